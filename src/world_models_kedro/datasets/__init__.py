@@ -1,0 +1,18 @@
+"""Kedro datasets of the project: episode files, their index, checkpoints and training state."""
+
+from world_models_kedro.datasets.checkpoint_dataset import (
+    TorchCheckpointDataset,
+    TrainingState,
+    TrainingStateDataset,
+)
+from world_models_kedro.datasets.episode_dataset import Episode, EpisodeDataset
+from world_models_kedro.datasets.episode_index import EpisodeIndexDataset
+
+__all__ = [
+    "Episode",
+    "EpisodeDataset",
+    "EpisodeIndexDataset",
+    "TorchCheckpointDataset",
+    "TrainingState",
+    "TrainingStateDataset",
+]

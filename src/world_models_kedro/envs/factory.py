@@ -1,0 +1,70 @@
+"""Make gymnasium environments from configuration: registry ids, VizDoom and stable-retro.
+
+- ``CarRacing-v3`` or any id in gymnasium's registry (``module:Id`` imports ``module`` first);
+- ``Vizdoom...`` ids register themselves from the optional ``vizdoom`` package;
+- ``retro:<Game>`` makes a stable-retro game (ROMs other than the bundled ones must be imported
+  by the user with ``python -m stable_retro.import DIR``).
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import gymnasium as gym
+
+from world_models_kedro.config import EnvParams
+from world_models_kedro.utils.optional import require
+
+RETRO_PREFIX = "retro:"
+
+
+def _register(env_id: str) -> None:
+    """Import the optional package that registers ``env_id``, if it is one we know."""
+    if env_id.startswith("Vizdoom"):
+        require("vizdoom.gymnasium_wrapper", f"environment '{env_id}'")
+    elif env_id.startswith("ALE/"):
+        ale = require("ale_py", f"environment '{env_id}'")
+        gym.register_envs(ale)
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ``ValueError`` (or ``MissingPackageError``) if ``env_id`` cannot be made."""
+    if env_id.startswith(RETRO_PREFIX):
+        retro = require("stable_retro", f"environment '{env_id}'")
+        game = env_id[len(RETRO_PREFIX) :]
+        games = retro.data.list_games(retro.data.Integrations.ALL)
+        if game not in games:
+            close = difflib.get_close_matches(game, games, n=3)
+            raise ValueError(
+                f"unknown stable-retro game '{game}'"
+                + (f"; did you mean {close}?" if close else "")
+            )
+        return
+    _register(env_id)
+    if ":" in env_id:  # "module:Id": gymnasium imports the module itself
+        return
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
+        raise ValueError(
+            f"unknown gymnasium environment id '{env_id}'"
+            + (f"; did you mean {close}?" if close else "")
+        )
+
+
+def make_env(params: EnvParams, render_mode: str | None = None) -> gym.Env:
+    """A fresh environment as configured (with its step limit applied)."""
+    if params.frame == "render":
+        render_mode = "rgb_array"
+    if params.id.startswith(RETRO_PREFIX):
+        retro = require("stable_retro", f"environment '{params.id}'")
+        env = retro.make(
+            params.id[len(RETRO_PREFIX) :], render_mode=render_mode or "rgb_array", **params.kwargs
+        )
+        if params.max_steps:
+            env = gym.wrappers.TimeLimit(env, max_episode_steps=params.max_steps)
+        return env
+    _register(params.id)
+    kwargs = dict(params.kwargs)
+    if params.max_steps:
+        kwargs["max_episode_steps"] = params.max_steps
+    return gym.make(params.id, render_mode=render_mode, **kwargs)

@@ -1,0 +1,107 @@
+"""Action spaces: JSON descriptions, vectors for M's input, and mapping outputs into the space.
+
+Supported: ``Box`` (continuous), ``Discrete``, ``MultiBinary`` and ``MultiDiscrete``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+def describe_space(space: gym.Space) -> dict[str, Any]:
+    """A JSON-able description of an action space (stored in episode metadata and checkpoints)."""
+    if isinstance(space, spaces.Box):
+        return {
+            "type": "Box",
+            "low": space.low.tolist(),
+            "high": space.high.tolist(),
+            "shape": list(space.shape),
+        }
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, spaces.MultiBinary):
+        return {"type": "MultiBinary", "n": int(np.prod(space.shape))}
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist()}
+    raise ValueError(
+        f"unsupported action space {space}: Box, Discrete, MultiBinary or MultiDiscrete"
+    )
+
+
+def space_from_description(desc: dict[str, Any]) -> gym.Space:
+    kind = desc["type"]
+    if kind == "Box":
+        return spaces.Box(
+            np.array(desc["low"], np.float32), np.array(desc["high"], np.float32), dtype=np.float32
+        )
+    if kind == "Discrete":
+        return spaces.Discrete(desc["n"], start=desc.get("start", 0))
+    if kind == "MultiBinary":
+        return spaces.MultiBinary(desc["n"])
+    if kind == "MultiDiscrete":
+        return spaces.MultiDiscrete(desc["nvec"])
+    raise ValueError(f"unknown action space type {kind!r}")
+
+
+def action_dim(desc: dict[str, Any]) -> int:
+    """Width of an action vector (M's input and C's output): one-hot for discrete choices."""
+    kind = desc["type"]
+    if kind == "Box":
+        return int(np.prod(desc["shape"]))
+    if kind in ("Discrete", "MultiBinary"):
+        return int(desc["n"])
+    return int(sum(desc["nvec"]))
+
+
+def actions_to_vectors(desc: dict[str, Any], actions: np.ndarray) -> np.ndarray:
+    """Stored actions (T, ...) -> float32 vectors (T, action_dim) for M's input."""
+    kind = desc["type"]
+    actions = np.asarray(actions)
+    if kind == "Box":
+        return actions.reshape(len(actions), -1).astype(np.float32)
+    if kind == "Discrete":
+        return np.eye(desc["n"], dtype=np.float32)[actions.astype(np.int64) - desc.get("start", 0)]
+    if kind == "MultiBinary":
+        return actions.reshape(len(actions), -1).astype(np.float32)
+    return np.concatenate(
+        [
+            np.eye(n, dtype=np.float32)[actions[:, i].astype(np.int64)]
+            for i, n in enumerate(desc["nvec"])
+        ],
+        axis=1,
+    )
+
+
+def unit_to_action(desc: dict[str, Any], u: np.ndarray) -> np.ndarray | int:
+    """A point ``u`` in [-1, 1]^action_dim -> an action inside the space.
+
+    Box: linear map onto [low, high] (unbounded dims take ``u`` itself); Discrete: argmax;
+    MultiBinary: ``u > 0``; MultiDiscrete: argmax per sub-space.
+    """
+    kind = desc["type"]
+    u = np.asarray(u, dtype=np.float32)
+    if kind == "Box":
+        low = np.asarray(desc["low"], np.float32).ravel()
+        high = np.asarray(desc["high"], np.float32).ravel()
+        bounded = np.isfinite(low) & np.isfinite(high)
+        scaled = np.where(bounded, low + (u + 1.0) * 0.5 * (high - low), u)
+        scaled = np.where(bounded, np.clip(scaled, low, high), scaled)
+        return scaled.reshape(desc["shape"]).astype(np.float32)
+    if kind == "Discrete":
+        return int(np.argmax(u)) + desc.get("start", 0)
+    if kind == "MultiBinary":
+        return (u > 0).astype(np.int8)
+    out, start = [], 0
+    for n in desc["nvec"]:
+        out.append(int(np.argmax(u[start : start + n])))
+        start += n
+    return np.array(out, dtype=np.int64)
+
+
+def squash_action(desc: dict[str, Any], raw: np.ndarray) -> np.ndarray | int:
+    """Controller output -> action: tanh into [-1, 1], then :func:`unit_to_action`."""
+    return unit_to_action(desc, np.tanh(np.asarray(raw, dtype=np.float32)))

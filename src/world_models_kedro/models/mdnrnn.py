@@ -1,0 +1,136 @@
+"""M: the MDN-RNN of World Models (an LSTM whose output is a mixture of Gaussians for z_{t+1}).
+
+Each latent dimension gets its own 1-D mixture of ``gaussians`` components (its own log pi, mu,
+log sigma). Optional heads predict the reward and the episode end ("done") for dream training.
+The constructor's defaults are the paper's CarRacing M: 422,368 parameters in the TF convention
+(PyTorch's LSTM has two bias vectors: 423,392).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LOG_SIGMA_RANGE = (-7.0, 5.0)  # a collapsing sigma cannot drive the NLL to -1e22
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+@dataclass
+class MDNOutput:
+    """Mixture parameters, each (B, T, z_dim, K); ``reward``/``done_logit`` (B, T) or None."""
+
+    log_pi: torch.Tensor
+    mu: torch.Tensor
+    log_sigma: torch.Tensor
+    reward: torch.Tensor | None = None
+    done_logit: torch.Tensor | None = None
+
+
+class MDNRNN(nn.Module):
+    """LSTM over [z_t, a_t] -> per-dimension Gaussian mixture over z_{t+1} (+ reward, done)."""
+
+    def __init__(
+        self,
+        z_dim: int = 32,
+        action_dim: int = 3,
+        hidden: int = 256,
+        gaussians: int = 5,
+        predict_reward: bool = False,
+        predict_done: bool = False,
+    ) -> None:
+        super().__init__()
+        self.z_dim, self.action_dim, self.hidden, self.gaussians = (
+            z_dim,
+            action_dim,
+            hidden,
+            gaussians,
+        )
+        self.predict_reward, self.predict_done = predict_reward, predict_done
+        self.lstm = nn.LSTM(z_dim + action_dim, hidden, batch_first=True)
+        self.mdn = nn.Linear(hidden, 3 * gaussians * z_dim)
+        self.reward_head = nn.Linear(hidden, 1) if predict_reward else None
+        self.done_head = nn.Linear(hidden, 1) if predict_done else None
+
+    @property
+    def config(self) -> dict[str, object]:
+        return {
+            "z_dim": self.z_dim,
+            "action_dim": self.action_dim,
+            "hidden": self.hidden,
+            "gaussians": self.gaussians,
+            "predict_reward": self.predict_reward,
+            "predict_done": self.predict_done,
+        }
+
+    def heads(self, h: torch.Tensor) -> MDNOutput:
+        """Mixture (and reward/done) parameters from LSTM outputs ``h`` (B, T, hidden)."""
+        b, t, _ = h.shape
+        params = self.mdn(h).view(b, t, 3, self.z_dim, self.gaussians)
+        log_pi = F.log_softmax(params[:, :, 0], dim=-1)  # over the K components of each dim
+        mu = params[:, :, 1]
+        log_sigma = params[:, :, 2].clamp(*LOG_SIGMA_RANGE)
+        reward = self.reward_head(h).squeeze(-1) if self.reward_head is not None else None
+        done = self.done_head(h).squeeze(-1) if self.done_head is not None else None
+        return MDNOutput(log_pi, mu, log_sigma, reward, done)
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        action: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[MDNOutput, tuple[torch.Tensor, torch.Tensor]]:
+        """``z`` (B, T, z_dim), ``action`` (B, T, action_dim) -> outputs for z_{t+1}, LSTM state."""
+        h, state = self.lstm(torch.cat([z, action], dim=-1), state)
+        return self.heads(h), state
+
+    def initial_state(
+        self, batch: int, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        zeros = torch.zeros(1, batch, self.hidden, device=device)
+        return zeros, zeros.clone()
+
+
+def mdn_log_prob(out: MDNOutput, target: torch.Tensor) -> torch.Tensor:
+    """log p(target | mixture) per (B, T, z_dim), by logsumexp over the K components."""
+    x = target.unsqueeze(-1)
+    log_normal = (
+        -0.5 * ((x - out.mu) * torch.exp(-out.log_sigma)).pow(2) - out.log_sigma - _HALF_LOG_2PI
+    )
+    return torch.logsumexp(out.log_pi + log_normal, dim=-1)
+
+
+def mdn_nll(out: MDNOutput, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Negative log-likelihood, mean over (batch, time, dim); ``mask`` (B, T) drops padding."""
+    log_prob = mdn_log_prob(out, target)
+    if mask is None:
+        return -log_prob.mean()
+    weights = mask.unsqueeze(-1).expand_as(log_prob)
+    return -(log_prob * weights).sum() / weights.sum().clamp(min=1)
+
+
+def sample_mdn(
+    log_pi: torch.Tensor,
+    mu: torch.Tensor,
+    log_sigma: torch.Tensor,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Sample z from per-dimension mixtures (..., z_dim, K) at ``temperature`` tau.
+
+    log pi is divided by tau before the softmax and sigma is scaled by sqrt(tau). At tau = 0 the
+    result is the mean of each dimension's most likely component (deterministic).
+    """
+    if temperature <= 0:
+        k = log_pi.argmax(dim=-1, keepdim=True)
+        return mu.gather(-1, k).squeeze(-1)
+    probs = F.softmax(log_pi / temperature, dim=-1)
+    flat = probs.reshape(-1, probs.shape[-1])
+    k = torch.multinomial(flat, 1, generator=generator).view(*probs.shape[:-1], 1)
+    mean = mu.gather(-1, k).squeeze(-1)
+    sigma = torch.exp(log_sigma.gather(-1, k).squeeze(-1)) * math.sqrt(temperature)
+    noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    return mean + sigma * noise

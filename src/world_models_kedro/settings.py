@@ -1,0 +1,16 @@
+"""Project settings (Kedro defaults, plus the parameter-validation hook and the run env)."""
+
+from kedro.config import OmegaConfigLoader
+
+from world_models_kedro.hooks import ValidateParametersHook
+
+HOOKS = (ValidateParametersHook(),)
+
+# Installed plugins for which to disable hook auto-registration.
+# DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}

@@ -1,0 +1,202 @@
+"""The epoch loop shared by V and M: train, validate, checkpoint every epoch, resume, stop on NaN.
+
+Resuming: the training state (model, optimizer, epoch, history) is written atomically after every
+epoch. A re-run with the same settings continues after the last finished epoch; raising ``epochs``
+continues training. A saved state with another architecture is an error (the caller names the
+parameter); one made with other data or hyperparameters is set aside and training starts over.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from world_models_kedro.datasets.checkpoint_dataset import TrainingState
+from world_models_kedro.training.streams import EpisodeStream
+from world_models_kedro.utils.progress import Progress
+from world_models_kedro.utils.seeding import derive_seed
+
+LossFn = Callable[[nn.Module, Mapping[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+class ArchitectureMismatchError(ValueError):
+    """A saved training state holds a model of another shape than the parameters ask for."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class FitSpec:
+    """What to train and how (everything the loop needs, in one place)."""
+
+    name: str  # "vae" / "mdn": names the progress bar, log lines and seeds
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: LossFn  # must return {"loss": ..., other scalar metrics}
+    train: EpisodeStream
+    train_loader: DataLoader
+    val_loader: DataLoader | None
+    epochs: int
+    seed: int
+    device: torch.device
+    train_batches: int  # per epoch, for progress
+    model_config: dict[str, Any]
+    fingerprint: dict[str, Any]  # data + hyperparameters: a saved state must match to resume
+    grad_clip: float | None = None
+
+
+def _diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{k}: {a.get(k)!r} -> {b.get(k)!r}"
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
+
+
+def restore(
+    spec: FitSpec, state: TrainingState, resume: bool, logger: logging.Logger
+) -> tuple[int, list[dict]]:
+    """Load a compatible saved state into the model and optimizer: (first epoch to run, history)."""
+    saved = state.read() if resume else None
+    if saved is None:
+        return 0, []
+    if saved.get("model_config") != spec.model_config:
+        raise ArchitectureMismatchError(
+            f"the training state '{state.path}' holds a {spec.name} model with "
+            f"{saved.get('model_config')}, but the parameters ask for {spec.model_config} "
+            f"({'; '.join(_diff(saved.get('model_config', {}), spec.model_config))}). "
+            f"Delete '{state.path}' or set {spec.name}.resume: false to train a new model."
+        )
+    if saved.get("fingerprint") != spec.fingerprint:
+        logger.warning(
+            "%s: the training state %s was made with other data or settings (%s); training from scratch",
+            spec.name,
+            state.path,
+            "; ".join(_diff(saved.get("fingerprint", {}), spec.fingerprint))[:500],
+        )
+        return 0, []
+    if saved["epoch"] > spec.epochs:
+        logger.warning(
+            "%s: the training state %s has %d epochs, more than the %d asked for; training from scratch",
+            spec.name,
+            state.path,
+            saved["epoch"],
+            spec.epochs,
+        )
+        return 0, []
+    spec.model.load_state_dict(saved["model"])
+    spec.optimizer.load_state_dict(saved["optimizer"])
+    if saved["epoch"] < spec.epochs:
+        logger.info(
+            "%s: resuming from %s after epoch %d of %d",
+            spec.name,
+            state.path,
+            saved["epoch"],
+            spec.epochs,
+        )
+    else:
+        logger.info(
+            "%s: %s already holds all %d epochs; nothing to train",
+            spec.name,
+            state.path,
+            spec.epochs,
+        )
+    return saved["epoch"], list(saved["history"])
+
+
+def _run_epoch(
+    spec: FitSpec, loader: DataLoader, train: bool, epoch: int, progress: Progress | None
+) -> dict[str, float]:
+    spec.model.train(train)
+    sums: dict[str, float] = {}
+    count = 0
+    with torch.set_grad_enabled(train):
+        for index, cpu_batch in enumerate(loader):
+            batch = {k: v.to(spec.device, non_blocking=True) for k, v in cpu_batch.items()}
+            n = len(next(iter(batch.values())))
+            metrics = spec.loss_fn(spec.model, batch)
+            loss = metrics["loss"]
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"{spec.name}: the {'training' if train else 'validation'} loss is {loss.item()} at epoch "
+                    f"{epoch + 1}, batch {index + 1}. Nothing of this epoch was saved: the last good "
+                    f"checkpoint (epoch {epoch}) is kept. Lower {spec.name}.learning_rate or check the data."
+                )
+            if train:
+                spec.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if spec.grad_clip:
+                    nn.utils.clip_grad_norm_(spec.model.parameters(), spec.grad_clip)
+                spec.optimizer.step()
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach()) * n
+            count += n
+            if progress is not None:
+                progress.update(1, amount=n, loss=f"{loss.item():.4g}")
+    return {key: value / max(count, 1) for key, value in sums.items()} | {"items": count}
+
+
+def fit(spec: FitSpec, state: TrainingState, resume: bool, logger: logging.Logger) -> pd.DataFrame:
+    """Train ``spec.model`` for ``spec.epochs`` epochs (resuming if possible); the history table."""
+    start_epoch, history = restore(spec, state, resume, logger)
+    for epoch in range(start_epoch, spec.epochs):
+        started = time.perf_counter()
+        torch.manual_seed(derive_seed(spec.seed, spec.name, "epoch", epoch))  # exact after a resume
+        spec.train.set_epoch(epoch)
+        with Progress(
+            spec.train_batches,
+            f"{spec.name} epoch {epoch + 1}/{spec.epochs}",
+            "batches",
+            logger,
+            rate_of="samples",
+        ) as progress:
+            train = _run_epoch(spec, spec.train_loader, True, epoch, progress)
+        val = (
+            _run_epoch(spec, spec.val_loader, False, epoch, None)
+            if spec.val_loader is not None
+            else {}
+        )
+        seconds = time.perf_counter() - started
+        row: dict[str, Any] = {"epoch": epoch + 1}
+        row |= {f"train_{k}": v for k, v in train.items() if k != "items"}
+        row |= {f"val_{k}": v for k, v in val.items() if k != "items"}
+        row |= {
+            "train_items": train["items"],
+            "seconds": round(seconds, 3),
+            "items_per_s": round(train["items"] / seconds, 1),
+        }
+        history.append(row)
+        state.write(
+            {
+                "epoch": epoch + 1,
+                "model": spec.model.state_dict(),
+                "optimizer": spec.optimizer.state_dict(),
+                "model_config": spec.model_config,
+                "fingerprint": spec.fingerprint,
+                "history": history,
+            }
+        )
+        val_loss = row.get("val_loss", math.nan)
+        logger.info(
+            "%s epoch %d/%d: train loss %.4f, validation loss %.4f, %.0f samples/s, %.1fs (checkpoint %s)",
+            spec.name,
+            epoch + 1,
+            spec.epochs,
+            row["train_loss"],
+            val_loss,
+            row["items_per_s"],
+            seconds,
+            state.path,
+        )
+    return pd.DataFrame(history)

@@ -1,0 +1,1 @@
+"""Small shared helpers: atomic writes, seeding, progress, worker pools, optional packages."""

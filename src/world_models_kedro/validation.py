@@ -1,0 +1,168 @@
+"""Parameter validation at pipeline start, with errors that name the parameter and its file.
+
+Checks (1) every parameter group a pipeline reads against ``config.py``, (2) that the environment
+id can be made (or which ``pip install`` is missing), (3) that a training state left on disk fits
+the model the parameters describe. Nothing here imports Kedro.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from world_models_kedro.config import PARAMETER_MODELS, SCALAR_PARAMETERS, EnvParams
+from world_models_kedro.utils.optional import MissingPackageError
+
+PARAMETER_PATTERNS = ("parameters*", "parameters*/**", "**/parameters*")
+
+
+class ParameterError(ValueError):
+    """One or more parameters are invalid; the message lists each with its file."""
+
+
+@dataclass
+class ParameterSources:
+    """Finds which configuration file sets a dotted parameter (the run's env wins over base)."""
+
+    conf_dir: Path
+    env: str | None
+    runtime_params: Mapping[str, Any] | None = None
+    base_env: str = "base"
+
+    def _files(self) -> list[Path]:
+        files: list[Path] = []
+        for env in (self.base_env, self.env):
+            if not env:
+                continue
+            found: set[str] = set()
+            for pattern in PARAMETER_PATTERNS:
+                found.update(glob.glob(str(self.conf_dir / env / f"{pattern}.yml"), recursive=True))
+                found.update(
+                    glob.glob(str(self.conf_dir / env / f"{pattern}.yaml"), recursive=True)
+                )
+            files += sorted(Path(f) for f in found)
+        return files
+
+    def locate(self, dotted: str) -> str:
+        keys = dotted.split(".")
+        if self.runtime_params and _has_path(self.runtime_params, keys, dotted):
+            return "--params on the command line"
+        source = "its default in src/world_models_kedro/config.py"
+        for file in self._files():
+            try:
+                content = yaml.safe_load(file.read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                continue
+            if _has_path(content, keys, dotted):
+                source = _relative(file)
+        return source
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _has_path(tree: Mapping[str, Any], keys: list[str], dotted: str) -> bool:
+    if dotted in tree:  # runtime params may be flat "a.b.c" keys
+        return True
+    node: Any = tree
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+def _pydantic_problems(root: str, value: Any, model: Any, sources: ParameterSources) -> list[str]:
+    try:
+        if isinstance(model, type):
+            model.model_validate(value if value is not None else {})
+        else:
+            TypeAdapter(model).validate_python(value)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            dotted = ".".join([root, *[str(p) for p in error["loc"] if not isinstance(p, int)]])
+            shown = error.get("input")
+            where = (
+                sources.locate(dotted)
+                if error["type"] != "extra_forbidden"
+                else sources.locate(dotted)
+            )
+            if error["type"] == "extra_forbidden":
+                problems.append(f"{dotted} ({where}): unknown parameter")
+            else:
+                problems.append(f"{dotted} = {shown!r} ({where}): {error['msg']}")
+        return problems
+    return []
+
+
+def validate_parameters(params: Mapping[str, Any], sources: ParameterSources) -> None:
+    """Validate every known parameter group in ``params`` (root name -> value)."""
+    problems: list[str] = []
+    for root, value in params.items():
+        if root in PARAMETER_MODELS:
+            problems += _pydantic_problems(root, value, PARAMETER_MODELS[root], sources)
+        elif root in SCALAR_PARAMETERS:
+            problems += _pydantic_problems(root, value, SCALAR_PARAMETERS[root], sources)
+    if "env" in params and not problems:
+        problems += check_environment(EnvParams(**params["env"]), sources)
+    if problems:
+        raise ParameterError("Invalid parameters:\n  - " + "\n  - ".join(problems))
+
+
+def check_environment(env: EnvParams, sources: ParameterSources) -> list[str]:
+    from world_models_kedro.envs.factory import check_env_id
+
+    try:
+        check_env_id(env.id)
+    except MissingPackageError as exc:
+        raise MissingPackageError(
+            f"env.id = {env.id!r} ({sources.locate('env.id')}): {exc}"
+        ) from exc
+    except ValueError as exc:
+        return [f"env.id = {env.id!r} ({sources.locate('env.id')}): {exc}"]
+    return []
+
+
+def _config_diff(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    return [key for key in wanted if key in saved and _norm(saved[key]) != _norm(wanted[key])]
+
+
+def _norm(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def check_training_state(
+    name: str,
+    read_state: Callable[[], dict[str, Any] | None],
+    state_path: str,
+    wanted_config: Mapping[str, Any],
+    param_prefix: str,
+    sources: ParameterSources,
+) -> None:
+    """Fail at once if a resumable training state holds a model of another shape."""
+    state = read_state()
+    if state is None:
+        return
+    saved = state.get("model_config", {})
+    differing = _config_diff(saved, wanted_config)
+    if differing:
+        lines = [
+            f"{param_prefix}.{key} = {_norm(wanted_config[key])!r} ({sources.locate(f'{param_prefix}.{key}')}) "
+            f"does not match the {name} training state '{state_path}' ({key} = {saved[key]!r})"
+            for key in differing
+        ]
+        raise ParameterError(
+            "\n  - ".join(["Invalid parameters:", *lines])
+            + f"\nDelete '{state_path}' or set {name}.resume: false to train a new model."
+        )
