@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 Device = Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")]
 
@@ -43,6 +43,12 @@ class EnvParams(Params):
     # Reward per step in the dream when M has no reward head (survival tasks: TakeCover's +1).
     dream_reward_per_step: float | None = None
 
+    @model_validator(mode="after")
+    def _crop_is_a_window(self) -> EnvParams:
+        if self.crop is not None and not (self.crop[0] < self.crop[1] and self.crop[2] < self.crop[3]):
+            raise ValueError(f"crop {list(self.crop)} must be [top, bottom, left, right) with top < bottom, left < right")
+        return self
+
 
 # ---------------------------------------------------------------- rollouts
 class PolicyParams(Params):
@@ -52,10 +58,15 @@ class PolicyParams(Params):
     kind: Literal["random", "brownian", "hold"] = "brownian"
     sigma: PositiveFloat = 0.07  # brownian: per-step change, as a fraction of the action range
     hold_steps: PositiveInt = 1  # every kind: each drawn action is held for this many frames
+    # Box spaces: explore only inside [low, high] (null: the action space's bounds). CarRacing
+    # explores better with little brake: low [-1, 0, 0], high [1, 1, 0.2].
+    low: list[float] | None = None
+    high: list[float] | None = None
 
 
 class RolloutParams(Params):
     n_episodes: NonNegativeInt = 32
+    max_steps: PositiveInt | None = None  # shorter rollouts than env.max_steps (null: env's limit)
     policy: PolicyParams = PolicyParams()
     workers: NonNegativeInt | None = None  # worker processes; null or 0: every core
     compression_level: Annotated[int, Field(ge=0, le=9)] = 1
@@ -86,10 +97,70 @@ class EncodeParams(Params):
     device: Device = "auto"
 
 
+# ---------------------------------------------------------------- M
+class MDNModelParams(Params):
+    hidden: PositiveInt = 256
+    gaussians: PositiveInt = 5
+    predict_reward: bool = False  # reward head (dream training where rewards vary)
+    predict_done: bool = False  # done head (dream training: the dream ends when it fires)
+
+
+class MDNParams(Params):
+    model: MDNModelParams = MDNModelParams()
+    sequence_length: PositiveInt = 100  # steps per training window
+    epochs: NonNegativeInt = 20
+    batch_size: PositiveInt = 32
+    learning_rate: PositiveFloat = 1e-3
+    grad_clip: PositiveFloat | None = 1.0
+    done_pos_weight: PositiveFloat = 10.0  # BCE weight of episode ends (rare positives)
+    reward_weight: Annotated[float, Field(ge=0)] = 1.0  # weight of the reward MSE
+    done_weight: Annotated[float, Field(ge=0)] = 1.0  # weight of the done BCE
+    validation_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    shuffle_episodes: PositiveInt = 16
+    loader_workers: NonNegativeInt = 0
+    device: Device = "auto"
+    resume: bool = True
+
+
+# ---------------------------------------------------------------- C
+class DreamParams(Params):
+    """Training C inside M's dream (``controller.train_in: dream``)."""
+
+    temperature: Annotated[float, Field(ge=0)] = 1.15  # tau: higher makes the dream harder
+    max_steps: PositiveInt = 1000
+    done_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5  # P(done) that ends a dream episode
+    device: Device = "auto"
+
+
+class ControllerParams(Params):
+    use_hidden: bool = True  # C sees [z, h] (full World Model); false: z only (the paper's "V only")
+    train_in: Literal["real", "dream"] = "real"
+    population: Annotated[int, Field(ge=2)] = 64
+    trials: PositiveInt = 16  # episodes per candidate; its fitness is the mean return
+    sigma0: PositiveFloat = 0.1
+    generations: NonNegativeInt = 1800
+    max_steps: PositiveInt | None = None  # cap on training episodes (null: the env's limit)
+    stall_steps: PositiveInt | None = None  # end a training episode after this many steps without a new best return
+    eval_every: PositiveInt = 25  # every so many generations, score the best candidate and the mean
+    eval_trials: PositiveInt = 100  # ... on this many episodes
+    workers: NonNegativeInt | None = None
+    dream: DreamParams = DreamParams()
+    resume: bool = True
+
+
+class EvaluateParams(Params):
+    trials: PositiveInt = 100
+    workers: NonNegativeInt | None = None
+    baseline: bool = True  # also score the rollouts' exploration policy on the same seeds
+
+
 PARAMETER_MODELS: dict[str, type[Params]] = {
     "env": EnvParams,
     "rollouts": RolloutParams,
     "vae": VAEParams,
     "encode": EncodeParams,
+    "mdn": MDNParams,
+    "controller": ControllerParams,
+    "evaluate": EvaluateParams,
 }
 SCALAR_PARAMETERS: dict[str, Any] = {"seed": Annotated[int, Field(ge=0)]}

@@ -17,7 +17,7 @@ from world_models_kedro.validation import (
 )
 
 # name of the parameter group -> (its training-state catalog entry, model sub-key)
-RESUMABLE = {"vae": ("vae_training_state", "model")}
+RESUMABLE = {"vae": ("vae_training_state", "model"), "mdn": ("mdn_training_state", "model")}
 
 
 class ValidateParametersHook:

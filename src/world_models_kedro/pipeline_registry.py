@@ -5,7 +5,7 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-ORDER = ["rollouts", "vae", "encode"]
+ORDER = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate"]
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -13,4 +13,6 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # An environment's parameter file may override single keys: deep merge with conf/base.
+    "merge_strategy": {"parameters": "soft"},
 }

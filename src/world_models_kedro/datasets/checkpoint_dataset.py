@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import torch
 from kedro.io.core import AbstractDataset, DatasetError
 
-from world_models_kedro.utils.atomic import atomic_path
+from world_models_kedro.utils.atomic import atomic_write_bytes
 
 
 def _load(path: Path, weights_only: bool) -> Any:
@@ -28,8 +29,11 @@ def _load(path: Path, weights_only: bool) -> Any:
 
 
 def _save(path: Path, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    # Through memory: torch.save names its archive after the file, and the temporary file's random
+    # name would make identical checkpoints differ byte for byte (and so in their DVC hashes).
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 class TorchCheckpointDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):

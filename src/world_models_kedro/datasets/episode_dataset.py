@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -22,7 +23,7 @@ from world_models_kedro.utils.atomic import atomic_path
 
 META_KEY = "meta"
 # What np.load and zipfile raise on truncated, corrupt or non-npz files.
-_CORRUPT = (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError, json.JSONDecodeError)
+_CORRUPT = (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError, KeyError, json.JSONDecodeError)
 
 
 def corrupt_file_error(path: str, exc: BaseException) -> DatasetError:

@@ -6,6 +6,8 @@ Each draws a point u in [-1, 1]^d (d = action vector width) and maps it into the
 - ``brownian``: u performs a clipped random walk, step std ``2 * sigma`` (sigma: fraction of the
   action range), updated every ``hold_steps`` frames (correlated actions, as in ctallec's);
 - ``hold``: as ``random``; kept as its own name for configs that read better with it.
+
+For Box spaces ``low``/``high`` narrow the explored range (CarRacing drives further with little brake).
 """
 
 from __future__ import annotations
@@ -16,11 +18,30 @@ from world_models_kedro.config import PolicyParams
 from world_models_kedro.envs.spaces import action_dim, unit_to_action
 
 
+def explored_space(params: PolicyParams, space_desc: dict) -> dict:
+    """The action space narrowed to the policy's ``low``/``high`` (Box spaces only)."""
+    if params.low is None and params.high is None:
+        return space_desc
+    if space_desc["type"] != "Box":
+        raise ValueError(f"rollouts.policy.low/high apply to Box action spaces, not {space_desc['type']}")
+    low = np.asarray(space_desc["low"], np.float32).ravel()
+    high = np.asarray(space_desc["high"], np.float32).ravel()
+    for name, value in (("low", params.low), ("high", params.high)):
+        if value is not None and len(value) != low.size:
+            raise ValueError(f"rollouts.policy.{name} has {len(value)} values; the action space has {low.size}")
+    new_low = np.maximum(low, params.low) if params.low is not None else low
+    new_high = np.minimum(high, params.high) if params.high is not None else high
+    if np.any(new_low > new_high):
+        raise ValueError(f"rollouts.policy.low {params.low} exceeds high {params.high} (within the space's bounds)")
+    return {**space_desc, "low": new_low.tolist(), "high": new_high.tolist()}
+
+
 class ExplorationPolicy:
     """Stateful exploration policy; call :meth:`reset` at the start of every episode."""
 
     def __init__(self, params: PolicyParams, space_desc: dict, rng: np.random.Generator) -> None:
-        self.params, self.space_desc, self.rng = params, space_desc, rng
+        self.params, self.rng = params, rng
+        self.space_desc = explored_space(params, space_desc)
         self.dim = action_dim(space_desc)
         self.u = np.zeros(self.dim, dtype=np.float32)
         self.t = 0

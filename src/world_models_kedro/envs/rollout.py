@@ -93,12 +93,13 @@ def play_episode(
 
 
 # ------------------------------------------------------------------ rollout collection (workers)
-def collection_settings(env: EnvParams, policy: PolicyParams, seed: int) -> dict[str, Any]:
+def collection_settings(env: EnvParams, policy: PolicyParams, seed: int, max_steps: int | None) -> dict[str, Any]:
     """What determines the episodes; an existing episode is reused only if these match."""
     return {
         "format": EPISODE_FORMAT,
         "env": env.fingerprint_dict(exclude={"dream_reward_per_step"}),
         "policy": policy.fingerprint_dict(),
+        "max_steps": max_steps,
         "seed": seed,
     }
 
@@ -115,6 +116,7 @@ class EpisodeJob:
     policy: PolicyParams
     seed: int
     index: int
+    max_steps: int | None = None
 
 
 _ENVS: dict[str, gym.Env] = {}
@@ -138,8 +140,8 @@ def collect_episode(job: EpisodeJob) -> dict[str, Any]:
         job.policy, space, np.random.default_rng(derive_seed(job.seed, "policy", job.index))
     )
     policy.reset()
-    result = play_episode(env, job.env, lambda _frame: policy(), seed=episode_seed)
-    settings = collection_settings(job.env, job.policy, job.seed)
+    result = play_episode(env, job.env, lambda _frame: policy(), seed=episode_seed, max_steps=job.max_steps)
+    settings = collection_settings(job.env, job.policy, job.seed, job.max_steps)
     return {
         "observations": result.frames,
         "actions": result.actions,

@@ -24,9 +24,9 @@ def describe_space(space: gym.Space) -> dict[str, Any]:
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": int(np.prod(space.shape))}
+        return {"type": "MultiBinary", "n": int(np.prod(space.shape)), "shape": list(space.shape)}
     if isinstance(space, spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist()}
+        return {"type": "MultiDiscrete", "nvec": space.nvec.ravel().tolist(), "shape": list(space.shape)}
     raise ValueError(
         f"unsupported action space {space}: Box, Discrete, MultiBinary or MultiDiscrete"
     )
@@ -41,9 +41,9 @@ def space_from_description(desc: dict[str, Any]) -> gym.Space:
     if kind == "Discrete":
         return spaces.Discrete(desc["n"], start=desc.get("start", 0))
     if kind == "MultiBinary":
-        return spaces.MultiBinary(desc["n"])
+        return spaces.MultiBinary(desc.get("shape", desc["n"]))
     if kind == "MultiDiscrete":
-        return spaces.MultiDiscrete(desc["nvec"])
+        return spaces.MultiDiscrete(np.reshape(desc["nvec"], desc.get("shape", [len(desc["nvec"])])))
     raise ValueError(f"unknown action space type {kind!r}")
 
 
@@ -88,18 +88,19 @@ def unit_to_action(desc: dict[str, Any], u: np.ndarray) -> np.ndarray | int:
         low = np.asarray(desc["low"], np.float32).ravel()
         high = np.asarray(desc["high"], np.float32).ravel()
         bounded = np.isfinite(low) & np.isfinite(high)
-        scaled = np.where(bounded, low + (u + 1.0) * 0.5 * (high - low), u)
+        span = np.where(bounded, high - low, 0.0)
+        scaled = np.where(bounded, np.where(bounded, low, 0.0) + (u + 1.0) * 0.5 * span, u)
         scaled = np.where(bounded, np.clip(scaled, low, high), scaled)
         return scaled.reshape(desc["shape"]).astype(np.float32)
     if kind == "Discrete":
         return int(np.argmax(u)) + desc.get("start", 0)
     if kind == "MultiBinary":
-        return (u > 0).astype(np.int8)
+        return (u > 0).astype(np.int8).reshape(desc.get("shape", [desc["n"]]))
     out, start = [], 0
     for n in desc["nvec"]:
         out.append(int(np.argmax(u[start : start + n])))
         start += n
-    return np.array(out, dtype=np.int64)
+    return np.array(out, dtype=np.int64).reshape(desc.get("shape", [len(out)]))
 
 
 def squash_action(desc: dict[str, Any], raw: np.ndarray) -> np.ndarray | int:

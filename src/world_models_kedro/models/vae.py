@@ -97,6 +97,8 @@ def frames_to_tensor(
     frames: np.ndarray | torch.Tensor, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
     """uint8 frames (N, H, W, C) -> float tensor (N, C, H, W) in [0, 1] on ``device``."""
+    if isinstance(frames, np.ndarray) and not frames.flags.writeable:
+        frames = frames.copy()  # torch wants writable memory
     t = torch.as_tensor(frames).to(device)
     return t.permute(0, 3, 1, 2).float().div_(255.0)
 

@@ -47,7 +47,7 @@ def collect_rollouts(
     Episode ``i`` depends only on (settings, seed, i), never on the number of workers.
     """
     env_params, params = EnvParams(**env), RolloutParams(**rollouts)
-    settings = collection_settings(env_params, params.policy, seed)
+    settings = collection_settings(env_params, params.policy, seed, params.max_steps)
     expected_hash = settings_hash(settings)
     for pid, meta in sorted(on_disk.items()):
         if meta.get("settings_hash") != expected_hash:
@@ -79,7 +79,7 @@ def collect_rollouts(
         workers,
         params.policy.kind,
     )
-    jobs = (EpisodeJob(env_params, params.policy, seed, i) for i in todo)
+    jobs = (EpisodeJob(env_params, params.policy, seed, i, params.max_steps) for i in todo)
     with Progress(len(todo), "rollouts", "episodes", logger, rate_of="frames") as progress:
         for episode in imap_unordered(collect_episode, jobs, workers):
             meta = episode["meta"]

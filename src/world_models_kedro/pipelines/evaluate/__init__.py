@@ -1,0 +1,5 @@
+"""Pipeline ``evaluate``."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,1 @@
+"""Figures and the self-contained HTML report (images inlined as base64 PNG). No Kedro here."""

@@ -1,0 +1,1 @@
+"""Project tooling (not used by the pipelines at run time)."""

@@ -1,0 +1,207 @@
+"""Write the DVC pipeline of a Kedro environment from the Kedro pipelines and catalog.
+
+One DVC stage per Kedro pipeline (``kedro run --env=<env> --pipelines=<name>``) with:
+- ``deps``: the pipeline's folder, every project module it imports (found by reading the imports),
+  the catalog and globals files, and the upstream stages' outputs;
+- ``params``: the parameter groups its nodes read, from the file that really sets them in <env>;
+- ``outs``: every persisted catalog output (small reporting files uncached, so git keeps them);
+  the evaluation metrics as ``metrics``, and top-level ``plots`` for the training curves.
+
+    python -m world_models_kedro.tools.dvc_yaml --env base            # -> dvc.yaml
+    python -m world_models_kedro.tools.dvc_yaml --env test            # -> conf/test/dvc.yaml
+    python -m world_models_kedro.tools.dvc_yaml --env test --check    # fail if it is out of date
+
+Run it again after adding a pipeline, a node input or a catalog entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PACKAGE = "world_models_kedro"
+# Small reporting files that DVC shows as metrics or plots (never cached: they live in git).
+METRICS = {"evaluation_metrics"}
+PLOTS: dict[str, dict[str, Any]] = {
+    "vae_history": {"x": "epoch", "y": ["train_loss", "val_loss"], "title": "V: VAE loss per epoch"},
+    "mdn_history": {"x": "epoch", "y": ["train_loss", "val_loss"], "title": "M: MDN-RNN loss per epoch"},
+    "controller_history": {
+        "x": "generation",
+        "y": ["fitness_max", "fitness_mean", "fitness_min"],
+        "title": "C: CMA-ES fitness per generation",
+    },
+    "evaluation_returns": {
+        "x": "trial",
+        "y": ["agent_return", "random_return"],
+        "title": "Returns per evaluation trial: agent vs random",
+        "template": "scatter",
+    },
+}
+
+
+def _module_file(module: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ModuleNotFoundError, ValueError):  # "package.module.Name": a name, not a module
+        return None
+    return Path(spec.origin) if spec and spec.origin else None
+
+
+def project_imports(module: str, seen: set[str] | None = None) -> set[str]:
+    """Every module of the package that ``module`` imports, directly or not."""
+    seen = seen if seen is not None else set()
+    if module in seen:
+        return seen
+    seen.add(module)
+    path = _module_file(module)
+    if path is None or path.suffix != ".py":
+        return seen
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        for name in names:
+            if name.startswith(PACKAGE) and _module_file(name) is not None:
+                project_imports(name, seen)
+    return seen
+
+
+def _rel(path: str | Path, root: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), root)).as_posix()
+
+
+def _dataset_path(config: dict[str, Any]) -> str | None:
+    return config.get("path") or config.get("filepath")
+
+
+def _params_files(conf: Path, env: str, root: str) -> list[Path]:
+    """The parameters files that set top-level key ``root`` for ``env`` (base, then the env's:
+    settings.py deep-merges them, so both count)."""
+    files = [
+        file
+        for folder in dict.fromkeys(["base", env])
+        for file in sorted((conf / folder).glob("parameters*.yml"))
+        if root in (yaml.safe_load(file.read_text()) or {})
+    ]
+    if not files:
+        raise KeyError(f"no parameters file in {conf}/base or {conf}/{env} sets '{root}'")
+    return files
+
+
+def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
+    """The dvc.yaml content for ``env`` and where it goes."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from world_models_kedro.pipeline_registry import ORDER
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env) as session:
+        catalog_conf = session.load_context().config_loader["catalog"]
+    conf = project / "conf"
+    target = project / "dvc.yaml" if env == "base" else conf / env / "dvc.yaml"
+    wdir = target.parent
+    paths = {name: _dataset_path(cfg) for name, cfg in catalog_conf.items() if isinstance(cfg, dict)}
+    producers: dict[str, str] = {}
+    stages: dict[str, Any] = {}
+    conf_files = [
+        conf / folder / name
+        for folder in dict.fromkeys(["base", env])
+        for name in ("catalog.yml", "globals.yml")
+        if (conf / folder / name).exists()
+    ]
+    for name in ORDER:
+        pipeline = pipelines[name]
+        folder = project / "src" / PACKAGE / "pipelines" / name
+        modules = project_imports(f"{PACKAGE}.pipelines.{name}.pipeline")
+        code = sorted(
+            {
+                _rel(_module_file(m), project)
+                for m in modules
+                if not m.startswith(f"{PACKAGE}.pipelines.{name}") and _module_file(m).name != "__init__.py"
+            }
+        )
+        outputs = [d for d in sorted(pipeline.all_outputs()) if paths.get(d)]
+        own_paths = {paths[d] for d in outputs}
+        upstream = sorted(
+            {paths[d] for d in pipeline.inputs() if paths.get(d) and paths[d] not in own_paths and d in producers}
+        )
+        roots = sorted({d[len("params:") :].split(".")[0] for d in pipeline.inputs() if d.startswith("params:")})
+        params: dict[str, list[str]] = {}
+        for root in roots:
+            for file in _params_files(conf, env, root):
+                params.setdefault(_rel(file, project), []).append(root)
+        outs, metrics = [], []
+        for dataset in outputs:
+            path = paths[dataset]
+            if dataset in METRICS:
+                metrics.append({path: {"cache": False}})
+            elif "08_reporting" in path:  # small files, kept in git; top-level `plots` draws the CSVs
+                outs.append({path: {"cache": False}})
+            else:
+                outs.append(path)
+            producers[dataset] = name
+        stage: dict[str, Any] = {"cmd": f"kedro run --env={env} --pipelines={name}"}
+        if wdir != project:
+            stage["wdir"] = _rel(project, wdir)
+        stage["deps"] = [_rel(folder, project), *code, *(_rel(f, project) for f in conf_files), *upstream]
+        stage["params"] = [{file: keys} for file, keys in params.items()]
+        stage["outs"] = outs
+        if metrics:
+            stage["metrics"] = metrics
+        stages[name] = {k: v for k, v in stage.items() if v != []}
+    top_plots = []
+    for dataset, spec in PLOTS.items():
+        if dataset in producers:
+            entry = {k: v for k, v in spec.items() if k != "y"}
+            entry["y"] = {_rel(project / paths[dataset], wdir): spec["y"]}
+            top_plots.append({dataset: entry})
+    return {"stages": stages, "plots": top_plots}, target
+
+
+HEADER = (
+    "# Generated by `python -m world_models_kedro.tools.dvc_yaml --env {env}` from the Kedro pipelines\n"
+    "# and catalog: edit those, then run it again (a test fails when this file is out of date).\n"
+)
+
+
+def render(content: dict[str, Any], env: str) -> str:
+    return HEADER.format(env=env) + yaml.safe_dump(content, sort_keys=False, width=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="base", help="Kedro environment (base: the root dvc.yaml)")
+    parser.add_argument("--project", default=".", type=Path)
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file on disk differs")
+    args = parser.parse_args(argv)
+    project = args.project.resolve()
+    content, target = build(project, args.env)
+    text = render(content, args.env)
+    if args.check:
+        if not target.exists() or target.read_text() != text:
+            print(f"{target} is out of date: run python -m world_models_kedro.tools.dvc_yaml --env {args.env}", file=sys.stderr)
+            return 1
+        return 0
+    target.write_text(text)
+    print(f"wrote {_rel(target, project)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

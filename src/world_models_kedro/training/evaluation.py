@@ -1,0 +1,114 @@
+"""Score policies in the real environment, one episode per task, in parallel worker processes.
+
+Each worker builds V, M and the environment once; a task names the controller parameters (or
+``None`` for the exploration policy) and the episode seed. Results do not depend on the number of
+workers: every episode is seeded and torch runs single-threaded while playing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from world_models_kedro.config import EnvParams, PolicyParams
+from world_models_kedro.envs.exploration import ExplorationPolicy
+from world_models_kedro.envs.factory import make_env
+from world_models_kedro.envs.rollout import play_episode
+from world_models_kedro.models.agent import WorldModelAgent
+from world_models_kedro.models.checkpoints import mdn_from_checkpoint, vae_from_checkpoint
+from world_models_kedro.models.controller import LinearController
+from world_models_kedro.utils.parallel import imap_unordered
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """What every worker needs (sent once per worker, not per task)."""
+
+    env: EnvParams
+    vae: dict[str, Any]  # checkpoint
+    mdn: dict[str, Any] | None  # checkpoint; None: C sees z only
+    action_space: dict[str, Any]
+    max_steps: int | None = None
+    stall_steps: int | None = None
+    exploration: PolicyParams | None = None  # the baseline policy, when tasks ask for it
+
+
+@dataclass(frozen=True)
+class Task:
+    key: tuple[Any, ...]  # returned as is, e.g. (candidate, trial)
+    seed: int  # episode seed
+    params: np.ndarray | None = None  # controller parameters; None: exploration policy
+    keep_frames: bool = False
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    key: tuple[Any, ...]
+    total_reward: float
+    steps: int
+    frames: np.ndarray | None = None
+
+
+_WORKER: dict[str, Any] = {}
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread (as in the workers), whatever this process had."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def init_worker(spec: AgentSpec) -> None:
+    vae = vae_from_checkpoint(spec.vae)
+    mdn = mdn_from_checkpoint(spec.mdn) if spec.mdn is not None else None
+    hidden = mdn.hidden if mdn is not None else 0
+    from world_models_kedro.envs.spaces import action_dim
+
+    controller = LinearController(vae.z_dim, hidden, action_dim(spec.action_space))
+    _WORKER.update(
+        spec=spec,
+        env=make_env(spec.env),
+        controller=controller,
+        agent=WorldModelAgent(vae, mdn, controller, spec.action_space),
+    )
+
+
+def run_task(task: Task) -> TaskResult:
+    spec: AgentSpec = _WORKER["spec"]
+    with single_thread():
+        if task.params is None:
+            if spec.exploration is None:
+                raise ValueError("a baseline task needs AgentSpec.exploration")
+            explorer = ExplorationPolicy(spec.exploration, spec.action_space, np.random.default_rng(task.seed))
+            explorer.reset()
+            policy = lambda _frame: explorer()  # noqa: E731
+        else:
+            _WORKER["controller"].set_flat_params(task.params)
+            agent: WorldModelAgent = _WORKER["agent"]
+            agent.reset()
+            policy = agent
+        result = play_episode(
+            _WORKER["env"],
+            spec.env,
+            policy,
+            seed=task.seed,
+            keep_frames=task.keep_frames,
+            max_steps=spec.max_steps,
+            stall_steps=spec.stall_steps,
+        )
+    return TaskResult(task.key, result.total_reward, result.length, result.frames)
+
+
+def run_tasks(spec: AgentSpec, tasks: Iterable[Task], workers: int) -> Iterator[TaskResult]:
+    """Play every task's episode; results arrive as workers finish them (in any order)."""
+    return imap_unordered(run_task, tasks, workers, initializer=init_worker, initargs=(spec,))

@@ -1,0 +1,119 @@
+"""Parameter validation through real Kedro sessions: errors name the parameter and its file, and
+come before any node runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    ROLLOUTS_DIR,
+    VAE_HISTORY,
+    VAE_MODEL,
+    VAE_STATE,
+    NodeRecorder,
+    file_ids,
+    run_pipeline,
+    set_param,
+)
+from world_models_kedro.utils.optional import MissingPackageError
+from world_models_kedro.validation import ParameterError
+
+
+def fails_before_any_node(project: Path, names: list[str], **kwargs) -> BaseException:
+    recorder = NodeRecorder()
+    with pytest.raises(Exception) as excinfo:
+        run_pipeline(project, names, hooks=[recorder], **kwargs)
+    assert recorder.started == [], f"nodes ran before the error: {recorder.started}"
+    return excinfo.value
+
+
+def test_unknown_env_id_names_the_parameter_and_file(project: Path) -> None:
+    set_param(project, "parameters.yml", "env.id", "CarRacing-v9")
+    error = fails_before_any_node(project, ["rollouts"])
+    message = str(error)
+    assert isinstance(error, ParameterError)
+    assert "env.id = 'CarRacing-v9' (conf/test/parameters.yml)" in message
+    assert "unknown gymnasium environment id" in message and "CarRacing-v3" in message  # a hint
+    assert file_ids(project / ROLLOUTS_DIR) == []
+
+
+def test_a_runtime_parameter_is_named_as_such(project: Path) -> None:
+    error = fails_before_any_node(project, ["rollouts"], runtime_params={"env": {"id": "Nope-v0"}})
+    assert "env.id = 'Nope-v0' (--params on the command line)" in str(error)
+
+
+def test_negative_episode_count(project: Path) -> None:
+    set_param(project, "parameters_rollouts.yml", "rollouts.n_episodes", -1)
+    message = str(fails_before_any_node(project, ["rollouts"]))
+    assert "rollouts.n_episodes = -1 (conf/test/parameters_rollouts.yml)" in message
+    assert "greater than or equal to 0" in message
+
+
+def test_a_parameter_left_to_base(project: Path) -> None:
+    """A group only conf/base sets is reported with conf/base's file.
+
+    (Kedro merges environments per top-level key: a group in conf/test replaces base's whole.)
+    """
+    (project / "conf" / "test" / "parameters_encode.yml").unlink()
+    set_param(project, "parameters_encode.yml", "encode.batch_size", 0, env="base")
+    message = str(fails_before_any_node(project, ["encode"]))
+    assert "encode.batch_size = 0 (conf/base/parameters_encode.yml)" in message
+
+
+def test_unknown_key(project: Path) -> None:
+    set_param(project, "parameters_rollouts.yml", "rollouts.policy.sigmaa", 0.1)
+    message = str(fails_before_any_node(project, ["rollouts"]))
+    assert (
+        "rollouts.policy.sigmaa (conf/test/parameters_rollouts.yml): unknown parameter" in message
+    )
+
+
+def test_every_problem_is_listed(project: Path) -> None:
+    set_param(project, "parameters_vae.yml", "vae.batch_size", 0)
+    set_param(project, "parameters_vae.yml", "vae.device", "gpu")
+    set_param(project, "parameters.yml", "seed", -3)
+    message = str(fails_before_any_node(project, ["vae"]))
+    assert "vae.batch_size = 0 (conf/test/parameters_vae.yml)" in message
+    assert "vae.device = 'gpu' (conf/test/parameters_vae.yml)" in message
+    assert "seed = -3 (conf/test/parameters.yml)" in message
+
+
+@pytest.mark.slow
+def test_architecture_change_with_a_training_state(project_from, built_project: Path) -> None:
+    project = project_from(built_project)
+    set_param(project, "parameters_vae.yml", "vae.model.z_dim", 16)
+    stamps = {p: (project / p).stat().st_mtime_ns for p in (VAE_STATE, VAE_MODEL, VAE_HISTORY)}
+    error = fails_before_any_node(project, ["vae"])
+    message = str(error)
+    assert isinstance(error, ParameterError)
+    assert "vae.model.z_dim = 16 (conf/test/parameters_vae.yml)" in message
+    assert "data/test/06_models/vae_training_state.pt" in message
+    assert "z_dim = 8" in message and "resume: false" in message
+    assert {p: (project / p).stat().st_mtime_ns for p in stamps} == stamps
+    # channels too; and the default pipeline (rollouts first) fails before rollouts run
+    set_param(project, "parameters_vae.yml", "vae.model.z_dim", 8)
+    set_param(project, "parameters_vae.yml", "vae.model.channels", [8, 16, 16, 64])
+    message = str(fails_before_any_node(project, None))
+    assert "vae.model.channels = [8, 16, 16, 64] (conf/test/parameters_vae.yml)" in message
+    # resume: false means the old state does not matter
+    set_param(project, "parameters_vae.yml", "vae.resume", False)
+    set_param(project, "parameters_vae.yml", "vae.epochs", 0)
+    run_pipeline(project, ["vae"])
+
+
+def test_missing_optional_package(project: Path, monkeypatch) -> None:
+    for name in [m for m in sys.modules if m == "vizdoom" or m.startswith("vizdoom.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "vizdoom", None)  # `import vizdoom` now fails
+    set_param(project, "parameters.yml", "env.id", "VizdoomTakeCover-v1")
+    set_param(project, "parameters.yml", "env.frame", "screen")
+    set_param(project, "parameters.yml", "env.crop", None)
+    error = fails_before_any_node(project, ["rollouts"])
+    message = str(error)
+    assert isinstance(error, MissingPackageError)
+    assert "env.id = 'VizdoomTakeCover-v1' (conf/test/parameters.yml)" in message
+    assert "pip install" in message and "vizdoom" in message
+    assert file_ids(project / ROLLOUTS_DIR) == []
