@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
 
 Device = Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")]
 
@@ -45,8 +53,12 @@ class EnvParams(Params):
 
     @model_validator(mode="after")
     def _crop_is_a_window(self) -> EnvParams:
-        if self.crop is not None and not (self.crop[0] < self.crop[1] and self.crop[2] < self.crop[3]):
-            raise ValueError(f"crop {list(self.crop)} must be [top, bottom, left, right) with top < bottom, left < right")
+        if self.crop is not None and not (
+            self.crop[0] < self.crop[1] and self.crop[2] < self.crop[3]
+        ):
+            raise ValueError(
+                f"crop {list(self.crop)} must be [top, bottom, left, right) with top < bottom, left < right"
+            )
         return self
 
 
@@ -133,14 +145,18 @@ class DreamParams(Params):
 
 
 class ControllerParams(Params):
-    use_hidden: bool = True  # C sees [z, h] (full World Model); false: z only (the paper's "V only")
+    use_hidden: bool = (
+        True  # C sees [z, h] (full World Model); false: z only (the paper's "V only")
+    )
     train_in: Literal["real", "dream"] = "real"
     population: Annotated[int, Field(ge=2)] = 64
     trials: PositiveInt = 16  # episodes per candidate; its fitness is the mean return
     sigma0: PositiveFloat = 0.1
     generations: NonNegativeInt = 1800
     max_steps: PositiveInt | None = None  # cap on training episodes (null: the env's limit)
-    stall_steps: PositiveInt | None = None  # end a training episode after this many steps without a new best return
+    stall_steps: PositiveInt | None = (
+        None  # end a training episode after this many steps without a new best return
+    )
     eval_every: PositiveInt = 25  # every so many generations, score the best candidate and the mean
     eval_trials: PositiveInt = 100  # ... on this many episodes
     workers: NonNegativeInt | None = None

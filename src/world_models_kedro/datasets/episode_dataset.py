@@ -23,7 +23,15 @@ from world_models_kedro.utils.atomic import atomic_path
 
 META_KEY = "meta"
 # What np.load and zipfile raise on truncated, corrupt or non-npz files.
-_CORRUPT = (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError, KeyError, json.JSONDecodeError)
+_CORRUPT = (
+    zipfile.BadZipFile,
+    zlib.error,
+    ValueError,
+    EOFError,
+    OSError,
+    KeyError,
+    json.JSONDecodeError,
+)
 
 
 def corrupt_file_error(path: str, exc: BaseException) -> DatasetError:

@@ -23,16 +23,22 @@ def explored_space(params: PolicyParams, space_desc: dict) -> dict:
     if params.low is None and params.high is None:
         return space_desc
     if space_desc["type"] != "Box":
-        raise ValueError(f"rollouts.policy.low/high apply to Box action spaces, not {space_desc['type']}")
+        raise ValueError(
+            f"rollouts.policy.low/high apply to Box action spaces, not {space_desc['type']}"
+        )
     low = np.asarray(space_desc["low"], np.float32).ravel()
     high = np.asarray(space_desc["high"], np.float32).ravel()
     for name, value in (("low", params.low), ("high", params.high)):
         if value is not None and len(value) != low.size:
-            raise ValueError(f"rollouts.policy.{name} has {len(value)} values; the action space has {low.size}")
+            raise ValueError(
+                f"rollouts.policy.{name} has {len(value)} values; the action space has {low.size}"
+            )
     new_low = np.maximum(low, params.low) if params.low is not None else low
     new_high = np.minimum(high, params.high) if params.high is not None else high
     if np.any(new_low > new_high):
-        raise ValueError(f"rollouts.policy.low {params.low} exceeds high {params.high} (within the space's bounds)")
+        raise ValueError(
+            f"rollouts.policy.low {params.low} exceeds high {params.high} (within the space's bounds)"
+        )
     return {**space_desc, "low": new_low.tolist(), "high": new_high.tolist()}
 
 

@@ -93,7 +93,9 @@ def play_episode(
 
 
 # ------------------------------------------------------------------ rollout collection (workers)
-def collection_settings(env: EnvParams, policy: PolicyParams, seed: int, max_steps: int | None) -> dict[str, Any]:
+def collection_settings(
+    env: EnvParams, policy: PolicyParams, seed: int, max_steps: int | None
+) -> dict[str, Any]:
     """What determines the episodes; an existing episode is reused only if these match."""
     return {
         "format": EPISODE_FORMAT,
@@ -140,7 +142,9 @@ def collect_episode(job: EpisodeJob) -> dict[str, Any]:
         job.policy, space, np.random.default_rng(derive_seed(job.seed, "policy", job.index))
     )
     policy.reset()
-    result = play_episode(env, job.env, lambda _frame: policy(), seed=episode_seed, max_steps=job.max_steps)
+    result = play_episode(
+        env, job.env, lambda _frame: policy(), seed=episode_seed, max_steps=job.max_steps
+    )
     settings = collection_settings(job.env, job.policy, job.seed, job.max_steps)
     return {
         "observations": result.frames,

@@ -26,7 +26,11 @@ def describe_space(space: gym.Space) -> dict[str, Any]:
     if isinstance(space, spaces.MultiBinary):
         return {"type": "MultiBinary", "n": int(np.prod(space.shape)), "shape": list(space.shape)}
     if isinstance(space, spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.ravel().tolist(), "shape": list(space.shape)}
+        return {
+            "type": "MultiDiscrete",
+            "nvec": space.nvec.ravel().tolist(),
+            "shape": list(space.shape),
+        }
     raise ValueError(
         f"unsupported action space {space}: Box, Discrete, MultiBinary or MultiDiscrete"
     )
@@ -43,7 +47,9 @@ def space_from_description(desc: dict[str, Any]) -> gym.Space:
     if kind == "MultiBinary":
         return spaces.MultiBinary(desc.get("shape", desc["n"]))
     if kind == "MultiDiscrete":
-        return spaces.MultiDiscrete(np.reshape(desc["nvec"], desc.get("shape", [len(desc["nvec"])])))
+        return spaces.MultiDiscrete(
+            np.reshape(desc["nvec"], desc.get("shape", [len(desc["nvec"])]))
+        )
     raise ValueError(f"unknown action space type {kind!r}")
 
 

@@ -26,7 +26,12 @@ class WorldModelAgent:
         controller: LinearController,
         action_space: dict[str, Any],
     ) -> None:
-        self.vae, self.mdn, self.controller, self.action_space = vae.eval(), mdn, controller.eval(), action_space
+        self.vae, self.mdn, self.controller, self.action_space = (
+            vae.eval(),
+            mdn,
+            controller.eval(),
+            action_space,
+        )
         if mdn is not None:
             mdn.eval()
         self.state: tuple[torch.Tensor, torch.Tensor] | None = None

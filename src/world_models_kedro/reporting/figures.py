@@ -27,7 +27,12 @@ def return_histogram(returns: pd.DataFrame, policies: list[str]) -> Figure:
     bins = np.linspace(values.min(), values.max() + 1e-6, 25) if len(values) else 10
     for policy in policies:
         column = returns[f"{policy}_return"].astype(float)
-        ax.hist(column, bins=bins, alpha=0.6, label=f"{policy} ({column.mean():.1f} ± {column.std(ddof=0):.1f})")
+        ax.hist(
+            column,
+            bins=bins,
+            alpha=0.6,
+            label=f"{policy} ({column.mean():.1f} ± {column.std(ddof=0):.1f})",
+        )
     ax.set_xlabel("episode return")
     ax.set_ylabel("trials")
     ax.set_title("Returns in the real environment")
@@ -35,7 +40,9 @@ def return_histogram(returns: pd.DataFrame, policies: list[str]) -> Figure:
     return fig
 
 
-def training_curves(history: pd.DataFrame, x: str, series: list[str], title: str, ylabel: str) -> Figure:
+def training_curves(
+    history: pd.DataFrame, x: str, series: list[str], title: str, ylabel: str
+) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for column in series:
         if column in history and history[column].notna().any():
@@ -52,8 +59,10 @@ def training_curves(history: pd.DataFrame, x: str, series: list[str], title: str
 def frame_grid(rows: list[np.ndarray], labels: list[str], title: str) -> Figure:
     """Rows of uint8 frames (each row (N, H, W, 3)) with a label per row."""
     n_cols = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.2 * n_cols, 1.3 * len(rows)), squeeze=False)
-    for r, (frames, label) in enumerate(zip(rows, labels)):
+    fig, axes = plt.subplots(
+        len(rows), n_cols, figsize=(1.2 * n_cols, 1.3 * len(rows)), squeeze=False
+    )
+    for r, (frames, label) in enumerate(zip(rows, labels, strict=True)):
         for c in range(n_cols):
             ax = axes[r][c]
             ax.axis("off")

@@ -32,7 +32,7 @@ class Page:
 
     def table(self, frame: pd.DataFrame, float_format: str = "{:.2f}") -> None:
         self.parts.append(
-            frame.to_html(index=False, border=0, float_format=lambda v: float_format.format(v), na_rep="")
+            frame.to_html(index=False, border=0, float_format=float_format.format, na_rep="")
         )
 
     def image(self, png: bytes, alt: str) -> None:
@@ -45,7 +45,7 @@ class Page:
     def render(self) -> str:
         body = "\n".join(self.parts)
         return (
-            f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style></head>\n"
             f"<body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n"
         )

@@ -30,8 +30,16 @@ PACKAGE = "world_models_kedro"
 # Small reporting files that DVC shows as metrics or plots (never cached: they live in git).
 METRICS = {"evaluation_metrics"}
 PLOTS: dict[str, dict[str, Any]] = {
-    "vae_history": {"x": "epoch", "y": ["train_loss", "val_loss"], "title": "V: VAE loss per epoch"},
-    "mdn_history": {"x": "epoch", "y": ["train_loss", "val_loss"], "title": "M: MDN-RNN loss per epoch"},
+    "vae_history": {
+        "x": "epoch",
+        "y": ["train_loss", "val_loss"],
+        "title": "V: VAE loss per epoch",
+    },
+    "mdn_history": {
+        "x": "epoch",
+        "y": ["train_loss", "val_loss"],
+        "title": "M: MDN-RNN loss per epoch",
+    },
     "controller_history": {
         "x": "generation",
         "y": ["fitness_max", "fitness_mean", "fitness_min"],
@@ -116,7 +124,9 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
     conf = project / "conf"
     target = project / "dvc.yaml" if env == "base" else conf / env / "dvc.yaml"
     wdir = target.parent
-    paths = {name: _dataset_path(cfg) for name, cfg in catalog_conf.items() if isinstance(cfg, dict)}
+    paths = {
+        name: _dataset_path(cfg) for name, cfg in catalog_conf.items() if isinstance(cfg, dict)
+    }
     producers: dict[str, str] = {}
     stages: dict[str, Any] = {}
     conf_files = [
@@ -133,15 +143,26 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
             {
                 _rel(_module_file(m), project)
                 for m in modules
-                if not m.startswith(f"{PACKAGE}.pipelines.{name}") and _module_file(m).name != "__init__.py"
+                if not m.startswith(f"{PACKAGE}.pipelines.{name}")
+                and _module_file(m).name != "__init__.py"
             }
         )
         outputs = [d for d in sorted(pipeline.all_outputs()) if paths.get(d)]
         own_paths = {paths[d] for d in outputs}
         upstream = sorted(
-            {paths[d] for d in pipeline.inputs() if paths.get(d) and paths[d] not in own_paths and d in producers}
+            {
+                paths[d]
+                for d in pipeline.inputs()
+                if paths.get(d) and paths[d] not in own_paths and d in producers
+            }
         )
-        roots = sorted({d[len("params:") :].split(".")[0] for d in pipeline.inputs() if d.startswith("params:")})
+        roots = sorted(
+            {
+                d[len("params:") :].split(".")[0]
+                for d in pipeline.inputs()
+                if d.startswith("params:")
+            }
+        )
         params: dict[str, list[str]] = {}
         for root in roots:
             for file in _params_files(conf, env, root):
@@ -151,7 +172,9 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
             path = paths[dataset]
             if dataset in METRICS:
                 metrics.append({path: {"cache": False}})
-            elif "08_reporting" in path:  # small files, kept in git; top-level `plots` draws the CSVs
+            elif (
+                "08_reporting" in path
+            ):  # small files, kept in git; top-level `plots` draws the CSVs
                 outs.append({path: {"cache": False}})
             else:
                 outs.append(path)
@@ -159,7 +182,12 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
         stage: dict[str, Any] = {"cmd": f"kedro run --env={env} --pipelines={name}"}
         if wdir != project:
             stage["wdir"] = _rel(project, wdir)
-        stage["deps"] = [_rel(folder, project), *code, *(_rel(f, project) for f in conf_files), *upstream]
+        stage["deps"] = [
+            _rel(folder, project),
+            *code,
+            *(_rel(f, project) for f in conf_files),
+            *upstream,
+        ]
         stage["params"] = [{file: keys} for file, keys in params.items()]
         stage["outs"] = outs
         if metrics:
@@ -185,7 +213,9 @@ def render(content: dict[str, Any], env: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--env", default="base", help="Kedro environment (base: the root dvc.yaml)")
     parser.add_argument("--project", default=".", type=Path)
     parser.add_argument("--check", action="store_true", help="exit 1 if the file on disk differs")
@@ -195,11 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     text = render(content, args.env)
     if args.check:
         if not target.exists() or target.read_text() != text:
-            print(f"{target} is out of date: run python -m world_models_kedro.tools.dvc_yaml --env {args.env}", file=sys.stderr)
+            hint = f"run python -m world_models_kedro.tools.dvc_yaml --env {args.env}"
+            print(f"{target} is out of date: {hint}", file=sys.stderr)  # noqa: T201
             return 1
         return 0
     target.write_text(text)
-    print(f"wrote {_rel(target, project)}")
+    print(f"wrote {_rel(target, project)}")  # noqa: T201
     return 0
 
 

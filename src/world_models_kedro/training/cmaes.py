@@ -51,24 +51,38 @@ class CMAESResult:
 
 def _new_strategy(spec: CMAESSpec) -> cma.CMAEvolutionStrategy:
     rng = np.random.RandomState(spec.seed % 2**32)  # private generator: pickled with the strategy
-    options = {"popsize": spec.population, "seed": spec.seed % 2**32 or 1, "randn": rng.randn, "verbose": -9}
+    options = {
+        "popsize": spec.population,
+        "seed": spec.seed % 2**32 or 1,
+        "randn": rng.randn,
+        "verbose": -9,
+    }
     return cma.CMAEvolutionStrategy(np.zeros(spec.n_params), spec.sigma0, options)
 
 
-def _restore(spec: CMAESSpec, state: TrainingState, resume: bool, logger: logging.Logger) -> dict[str, Any] | None:
+def _restore(
+    spec: CMAESSpec, state: TrainingState, resume: bool, logger: logging.Logger
+) -> dict[str, Any] | None:
     saved = state.read() if resume else None
     if saved is None:
         return None
     if saved.get("fingerprint") != spec.fingerprint:
-        logger.warning("controller: the CMA-ES state %s was made with other settings; starting over", state.path)
+        logger.warning(
+            "controller: the CMA-ES state %s was made with other settings; starting over",
+            state.path,
+        )
         return None
     if saved["generation"] > spec.generations:
         logger.warning(
             "controller: the CMA-ES state %s has %d generations, more than %d; starting over",
-            state.path, saved["generation"], spec.generations,
+            state.path,
+            saved["generation"],
+            spec.generations,
         )
         return None
-    logger.info("controller: resuming CMA-ES from %s after generation %d", state.path, saved["generation"])
+    logger.info(
+        "controller: resuming CMA-ES from %s after generation %d", state.path, saved["generation"]
+    )
     return saved
 
 
@@ -77,7 +91,10 @@ def _score(
 ) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, float]]]:
     """Score the distribution mean and the generation's best candidate on the evaluation seeds:
     (history columns, {source: (parameters, mean return)})."""
-    candidates = {f"mean@{generation}": np.array(es.mean), f"best@{generation}": np.array(best_candidate)}
+    candidates = {
+        f"mean@{generation}": np.array(es.mean),
+        f"best@{generation}": np.array(best_candidate),
+    }
     returns = spec.evaluate_many(np.stack(list(candidates.values())))
     columns = {
         "eval_mean_return": float(returns[0].mean()),
@@ -85,10 +102,15 @@ def _score(
         "eval_best_return": float(returns[1].mean()),
         "eval_best_std": float(returns[1].std()),
     }
-    return columns, {src: (params, float(r.mean())) for (src, params), r in zip(candidates.items(), returns)}
+    return columns, {
+        src: (params, float(r.mean()))
+        for (src, params), r in zip(candidates.items(), returns, strict=True)
+    }
 
 
-def run_cmaes(spec: CMAESSpec, state: TrainingState, resume: bool, logger: logging.Logger) -> CMAESResult:
+def run_cmaes(
+    spec: CMAESSpec, state: TrainingState, resume: bool, logger: logging.Logger
+) -> CMAESResult:
     """Minimise -mean return over ``spec.generations`` generations; return the best scored candidate."""
     saved = _restore(spec, state, resume, logger)
     if saved is not None:
@@ -98,7 +120,9 @@ def run_cmaes(spec: CMAESSpec, state: TrainingState, resume: bool, logger: loggi
     else:
         es, start, history = _new_strategy(spec), 0, []
         champion = {"source": "initial", "score": -np.inf, "params": np.zeros(spec.n_params)}
-    with Progress(spec.generations, "controller CMA-ES", "generations", logger, every=0.0, initial=start) as progress:
+    with Progress(
+        spec.generations, "controller CMA-ES", "generations", logger, every=0.0, initial=start
+    ) as progress:
         for generation in range(start, spec.generations):
             started = time.perf_counter()
             solutions = np.asarray(es.ask())
@@ -141,5 +165,14 @@ def run_cmaes(spec: CMAESSpec, state: TrainingState, resume: bool, logger: loggi
             )
     if champion["source"] == "initial":  # no generation ran: score the starting point
         scores = spec.evaluate_many(champion["params"][None])
-        champion = {"source": "initial", "score": float(scores.mean()), "params": champion["params"]}
-    return CMAESResult(np.asarray(champion["params"]), float(champion["score"]), champion["source"], pd.DataFrame(history))
+        champion = {
+            "source": "initial",
+            "score": float(scores.mean()),
+            "params": champion["params"],
+        }
+    return CMAESResult(
+        np.asarray(champion["params"]),
+        float(champion["score"]),
+        champion["source"],
+        pd.DataFrame(history),
+    )

@@ -89,7 +89,9 @@ def run_task(task: Task) -> TaskResult:
         if task.params is None:
             if spec.exploration is None:
                 raise ValueError("a baseline task needs AgentSpec.exploration")
-            explorer = ExplorationPolicy(spec.exploration, spec.action_space, np.random.default_rng(task.seed))
+            explorer = ExplorationPolicy(
+                spec.exploration, spec.action_space, np.random.default_rng(task.seed)
+            )
             explorer.reset()
             policy = lambda _frame: explorer()  # noqa: E731
         else:

@@ -31,9 +31,14 @@ def env_action_space(env: EnvParams) -> dict[str, Any]:
         instance.close()
 
 
-def check_world_model(vae_model: dict[str, Any], mdn_model: dict[str, Any], space: dict[str, Any]) -> None:
+def check_world_model(
+    vae_model: dict[str, Any], mdn_model: dict[str, Any], space: dict[str, Any]
+) -> None:
     """V, M and the environment must fit together; the error names the files and what differs."""
-    vae_path, mdn_path = vae_model.get("path", "vae checkpoint"), mdn_model.get("path", "mdn checkpoint")
+    vae_path, mdn_path = (
+        vae_model.get("path", "vae checkpoint"),
+        mdn_model.get("path", "mdn checkpoint"),
+    )
     if mdn_model["config"]["z_dim"] != vae_model["config"]["z_dim"]:
         raise ValueError(
             f"'{mdn_path}' was trained for latents of size {mdn_model['config']['z_dim']}, but '{vae_path}' "
@@ -58,7 +63,9 @@ def real_env_evaluators(
     """``evaluate(population, generation)`` and ``evaluate_many(candidates)`` in the real env."""
 
     def play(params: np.ndarray, seeds: list[int]) -> np.ndarray:
-        tasks = [Task((c, t), s, params[c]) for c in range(len(params)) for t, s in enumerate(seeds)]
+        tasks = [
+            Task((c, t), s, params[c]) for c in range(len(params)) for t, s in enumerate(seeds)
+        ]
         returns = np.zeros((len(params), len(seeds)))
         for result in run_tasks(spec, tasks, workers):
             returns[result.key] = result.total_reward
@@ -88,7 +95,10 @@ def train_controller(
     params, env_params = ControllerParams(**controller), EnvParams(**env)
     space = env_action_space(env_params)
     check_world_model(vae_model, mdn_model, space)
-    z_dim, hidden = vae_model["config"]["z_dim"], mdn_model["config"]["hidden"] if params.use_hidden else 0
+    z_dim, hidden = (
+        vae_model["config"]["z_dim"],
+        mdn_model["config"]["hidden"] if params.use_hidden else 0,
+    )
     model = LinearController(z_dim, hidden, action_dim(space))
     workers = resolve_workers(params.workers)
     if params.train_in == "dream":
@@ -106,11 +116,18 @@ def train_controller(
             max_steps=params.max_steps,
             stall_steps=params.stall_steps,
         )
-        evaluate, evaluate_many = real_env_evaluators(spec, workers, seed, params.trials, params.eval_trials)
+        evaluate, evaluate_many = real_env_evaluators(
+            spec, workers, seed, params.trials, params.eval_trials
+        )
     logger.info(
         "controller: %d parameters, CMA-ES population %d x %d trials, %d generations in the %s environment, "
         "%d worker(s)",
-        model.n_params, params.population, params.trials, params.generations, params.train_in, workers,
+        model.n_params,
+        params.population,
+        params.trials,
+        params.generations,
+        params.train_in,
+        workers,
     )
     result = run_cmaes(
         CMAESSpec(
@@ -137,7 +154,9 @@ def train_controller(
     model.set_flat_params(result.best_params)
     logger.info(
         "controller: best candidate %s scores %.1f (mean return over %d evaluation episodes)",
-        result.best_source, result.best_score, params.eval_trials,
+        result.best_source,
+        result.best_score,
+        params.eval_trials,
     )
     checkpoint = model_checkpoint(
         "controller",

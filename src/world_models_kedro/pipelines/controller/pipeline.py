@@ -10,7 +10,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_controller,
-                inputs=["vae_model", "mdn_model", "controller_training_state", "params:controller", "params:env", "params:seed"],
+                inputs=[
+                    "vae_model",
+                    "mdn_model",
+                    "controller_training_state",
+                    "params:controller",
+                    "params:env",
+                    "params:seed",
+                ],
                 outputs=["controller_model", "controller_history"],
                 name="train_controller",
             )

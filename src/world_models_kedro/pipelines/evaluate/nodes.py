@@ -20,7 +20,12 @@ from world_models_kedro.utils.seeding import derive_seed
 logger = logging.getLogger(__name__)
 
 
-def check_controller(controller_model: dict[str, Any], vae_model: dict[str, Any], mdn_model: dict[str, Any], space: dict[str, Any]) -> None:
+def check_controller(
+    controller_model: dict[str, Any],
+    vae_model: dict[str, Any],
+    mdn_model: dict[str, Any],
+    space: dict[str, Any],
+) -> None:
     path = controller_model.get("path", "controller checkpoint")
     if controller_model.get("action_space") != space:
         raise ValueError(
@@ -28,7 +33,8 @@ def check_controller(controller_model: dict[str, Any], vae_model: dict[str, Any]
             f"environment's is {space}: run `kedro run --pipelines=controller` for this environment"
         )
     if controller_model.get("vae_sha256") != vae_model.get("weights_sha256") or (
-        controller_model.get("use_hidden") and controller_model.get("mdn_sha256") != mdn_model.get("weights_sha256")
+        controller_model.get("use_hidden")
+        and controller_model.get("mdn_sha256") != mdn_model.get("weights_sha256")
     ):
         raise ValueError(
             f"'{path}' was trained with other V/M models than '{vae_model.get('path')}' and "
@@ -70,7 +76,10 @@ def evaluate_agent(
     )
     seeds = [derive_seed(seed, "evaluate", i) for i in range(params.trials)]
     agent_params = np.concatenate(
-        [controller_model["state_dict"]["fc.weight"].numpy().ravel(), controller_model["state_dict"]["fc.bias"].numpy()]
+        [
+            controller_model["state_dict"]["fc.weight"].numpy().ravel(),
+            controller_model["state_dict"]["fc.bias"].numpy(),
+        ]
     )
     tasks = [Task(("agent", i), s, agent_params) for i, s in enumerate(seeds)]
     if params.baseline:
@@ -80,7 +89,10 @@ def evaluate_agent(
     with Progress(len(tasks), "evaluate", "episodes", logger, rate_of="steps") as progress:
         for result in run_tasks(spec, tasks, workers):
             policy, trial = result.key
-            table.loc[trial, [f"{policy}_return", f"{policy}_steps"]] = [result.total_reward, result.steps]
+            table.loc[trial, [f"{policy}_return", f"{policy}_steps"]] = [
+                result.total_reward,
+                result.steps,
+            ]
             progress.update(1, amount=result.steps)
     metrics: dict[str, Any] = {
         "env": env_params.id,
@@ -92,9 +104,13 @@ def evaluate_agent(
         metrics["random"] = _summary(table["random_return"].to_numpy())
     logger.info(
         "evaluate: agent %.1f +- %.1f%s over %d trials of %s",
-        metrics["agent"]["mean"], metrics["agent"]["std"],
-        f" vs random {metrics['random']['mean']:.1f} +- {metrics['random']['std']:.1f}" if params.baseline else "",
-        params.trials, env_params.id,
+        metrics["agent"]["mean"],
+        metrics["agent"]["std"],
+        f" vs random {metrics['random']['mean']:.1f} +- {metrics['random']['std']:.1f}"
+        if params.baseline
+        else "",
+        params.trials,
+        env_params.id,
     )
     return metrics, table
 
@@ -111,16 +127,51 @@ def build_report(
     page.heading("Scores in the real environment")
     rows = [{"policy": name, **metrics[name]} for name in ("agent", "random") if name in metrics]
     page.table(pd.DataFrame(rows))
-    page.paragraph(f"Controller trained in the {metrics.get('train_in', 'real')} environment; {metrics['trials']} seeded trials each.", "note")
+    page.paragraph(
+        f"Controller trained in the {metrics.get('train_in', 'real')} environment; {metrics['trials']} seeded trials each.",
+        "note",
+    )
     policies = [p for p in ("agent", "random") if f"{p}_return" in evaluation_returns]
     page.image(to_png(return_histogram(evaluation_returns, policies)), "return histogram")
     page.heading("V: the VAE")
-    page.image(to_png(training_curves(vae_history, "epoch", ["train_loss", "val_loss"], "VAE loss per epoch", "loss")), "VAE training curve")
+    page.image(
+        to_png(
+            training_curves(
+                vae_history, "epoch", ["train_loss", "val_loss"], "VAE loss per epoch", "loss"
+            )
+        ),
+        "VAE training curve",
+    )
     page.heading("M: the MDN-RNN")
-    page.image(to_png(training_curves(mdn_history, "epoch", ["train_loss", "val_loss", "train_nll", "val_nll"], "MDN-RNN loss per epoch", "loss")), "MDN-RNN training curve")
+    page.image(
+        to_png(
+            training_curves(
+                mdn_history,
+                "epoch",
+                ["train_loss", "val_loss", "train_nll", "val_nll"],
+                "MDN-RNN loss per epoch",
+                "loss",
+            )
+        ),
+        "MDN-RNN training curve",
+    )
     page.heading("C: the controller (CMA-ES)")
     page.image(
-        to_png(training_curves(controller_history, "generation", ["fitness_max", "fitness_mean", "fitness_min", "eval_best_return", "eval_mean_return"], "CMA-ES fitness per generation", "return")),
+        to_png(
+            training_curves(
+                controller_history,
+                "generation",
+                [
+                    "fitness_max",
+                    "fitness_mean",
+                    "fitness_min",
+                    "eval_best_return",
+                    "eval_mean_return",
+                ],
+                "CMA-ES fitness per generation",
+                "return",
+            )
+        ),
         "CMA-ES curve",
     )
     return page.render()

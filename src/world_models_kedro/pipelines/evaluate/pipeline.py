@@ -10,13 +10,27 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 evaluate_agent,
-                inputs=["vae_model", "mdn_model", "controller_model", "params:evaluate", "params:env", "params:rollouts", "params:seed"],
+                inputs=[
+                    "vae_model",
+                    "mdn_model",
+                    "controller_model",
+                    "params:evaluate",
+                    "params:env",
+                    "params:rollouts",
+                    "params:seed",
+                ],
                 outputs=["evaluation_metrics", "evaluation_returns"],
                 name="evaluate_agent",
             ),
             Node(
                 build_report,
-                inputs=["evaluation_metrics", "evaluation_returns", "vae_history", "mdn_history", "controller_history"],
+                inputs=[
+                    "evaluation_metrics",
+                    "evaluation_returns",
+                    "vae_history",
+                    "mdn_history",
+                    "controller_history",
+                ],
                 outputs="report",
                 name="build_report",
             ),

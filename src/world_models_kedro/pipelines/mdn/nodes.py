@@ -18,7 +18,12 @@ from world_models_kedro.envs.spaces import action_dim, actions_to_vectors
 from world_models_kedro.models.checkpoints import model_checkpoint
 from world_models_kedro.models.mdnrnn import MDNRNN, mdn_nll
 from world_models_kedro.training.loop import FitSpec, fit
-from world_models_kedro.training.streams import EpisodeStream, fingerprint_episodes, make_loader, split_episodes
+from world_models_kedro.training.streams import (
+    EpisodeStream,
+    fingerprint_episodes,
+    make_loader,
+    split_episodes,
+)
 from world_models_kedro.utils.device import resolve_device
 from world_models_kedro.utils.hashing import state_dict_hash
 
@@ -48,14 +53,18 @@ def episode_sequences(latents: Mapping[str, Any], sequence_length: int) -> dict[
     return {
         "mu": _windows(latents["mu"], starts, sequence_length + 1),
         "logvar": _windows(latents["logvar"], starts, sequence_length + 1),
-        "actions": _windows(actions_to_vectors(meta["action_space"], latents["actions"]), starts, sequence_length),
+        "actions": _windows(
+            actions_to_vectors(meta["action_space"], latents["actions"]), starts, sequence_length
+        ),
         "rewards": _windows(latents["rewards"].astype(np.float32), starts, sequence_length),
         "dones": _windows(latents["terminated"].astype(np.float32), starts, sequence_length),
         "mask": _windows(np.ones(steps, np.float32), starts, sequence_length),
     }
 
 
-def build_sequences(latents: dict[str, Callable[[], Episode]], mdn: dict[str, Any]) -> Iterator[dict[str, dict[str, Any]]]:
+def build_sequences(
+    latents: dict[str, Callable[[], Episode]], mdn: dict[str, Any]
+) -> Iterator[dict[str, dict[str, Any]]]:
     """A generator node: the MDN-RNN training set, one file of windows per episode."""
     params = MDNParams(**mdn)
     sources = {load().meta.get("source_hash") for load in latents.values()}
@@ -88,7 +97,9 @@ def _sequences_of(episode: Episode) -> dict[str, np.ndarray]:
     return episode.read(*SEQUENCE_KEYS)
 
 
-def _mdn_step(params: MDNParams) -> Callable[[torch.nn.Module, Mapping[str, torch.Tensor]], dict[str, torch.Tensor]]:
+def _mdn_step(
+    params: MDNParams,
+) -> Callable[[torch.nn.Module, Mapping[str, torch.Tensor]], dict[str, torch.Tensor]]:
     def step(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         mu, logvar, mask = batch["mu"], batch["logvar"], batch["mask"]
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
@@ -115,24 +126,36 @@ def _mdn_step(params: MDNParams) -> Callable[[torch.nn.Module, Mapping[str, torc
 
 
 def train_mdn(
-    mdn_sequences: dict[str, Callable[[], Episode]], training_state: TrainingState, mdn: dict[str, Any], seed: int
+    mdn_sequences: dict[str, Callable[[], Episode]],
+    training_state: TrainingState,
+    mdn: dict[str, Any],
+    seed: int,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Train the MDN-RNN on windows streamed from the sequence files; checkpoint and history."""
     params = MDNParams(**mdn)
     if not mdn_sequences:
-        raise ValueError("mdn: there are no sequences: run `kedro run --pipelines=encode,mdn` first")
+        raise ValueError(
+            "mdn: there are no sequences: run `kedro run --pipelines=encode,mdn` first"
+        )
     episodes = {pid: load() for pid, load in mdn_sequences.items()}
     first = next(iter(episodes.values())).meta
     z_dim, space = int(first["z_dim"]), first["action_space"]
     train_ids, val_ids = split_episodes(list(episodes), params.validation_fraction, seed)
     device = resolve_device(params.device)
     torch.manual_seed(seed)
-    model = MDNRNN(z_dim=z_dim, action_dim=action_dim(space), **params.model.model_dump()).to(device)
+    model = MDNRNN(z_dim=z_dim, action_dim=action_dim(space), **params.model.model_dump()).to(
+        device
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
 
     def stream(ids: list[str], shuffle: bool) -> EpisodeStream:
         return EpisodeStream(
-            [episodes[i] for i in ids], _sequences_of, params.batch_size, params.shuffle_episodes, shuffle, seed
+            [episodes[i] for i in ids],
+            _sequences_of,
+            params.batch_size,
+            params.shuffle_episodes,
+            shuffle,
+            seed,
         )
 
     train = stream(train_ids, True)
@@ -152,15 +175,22 @@ def train_mdn(
         model_config=model.config,
         fingerprint={
             "data": fingerprint_episodes(episodes),
-            "params": params.fingerprint_dict(exclude={"epochs", "resume", "device", "loader_workers"}),
+            "params": params.fingerprint_dict(
+                exclude={"epochs", "resume", "device", "loader_workers"}
+            ),
             "seed": seed,
         },
         grad_clip=params.grad_clip,
     )
     logger.info(
         "mdn: %d parameters (z %d, action %d, hidden %d, %d Gaussians), %d training and %d validation episodes",
-        sum(p.numel() for p in model.parameters()), z_dim, action_dim(space), params.model.hidden,
-        params.model.gaussians, len(train_ids), len(val_ids),
+        sum(p.numel() for p in model.parameters()),
+        z_dim,
+        action_dim(space),
+        params.model.hidden,
+        params.model.gaussians,
+        len(train_ids),
+        len(val_ids),
     )
     history = fit(spec, training_state, params.resume, logger)
     model = model.cpu().eval()

@@ -8,7 +8,12 @@ from .nodes import build_sequences, train_mdn
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(build_sequences, inputs=["latents", "params:mdn"], outputs="mdn_sequences", name="build_sequences"),
+            Node(
+                build_sequences,
+                inputs=["latents", "params:mdn"],
+                outputs="mdn_sequences",
+                name="build_sequences",
+            ),
             Node(
                 train_mdn,
                 inputs=["mdn_sequences", "mdn_training_state", "params:mdn", "params:seed"],
