@@ -112,3 +112,52 @@ def unit_to_action(desc: dict[str, Any], u: np.ndarray) -> np.ndarray | int:
 def squash_action(desc: dict[str, Any], raw: np.ndarray) -> np.ndarray | int:
     """Controller output -> action: tanh into [-1, 1], then :func:`unit_to_action`."""
     return unit_to_action(desc, np.tanh(np.asarray(raw, dtype=np.float32)))
+
+
+def squash_to_vectors(desc: dict[str, Any], raw: Any) -> Any:
+    """Batched torch version of :func:`squash_action` followed by :func:`actions_to_vectors`:
+    controller outputs (N, action_dim) -> the action vectors M consumes (N, action_dim)."""
+    import torch
+    from torch.nn import functional as F
+
+    kind = desc["type"]
+    if kind == "Box":
+        low = torch.as_tensor(np.asarray(desc["low"], np.float32).ravel(), device=raw.device)
+        high = torch.as_tensor(np.asarray(desc["high"], np.float32).ravel(), device=raw.device)
+        bounded = torch.isfinite(low) & torch.isfinite(high)
+        unit = torch.tanh(raw)
+        scaled = torch.where(
+            bounded, low.nan_to_num(0) + (unit + 1) * 0.5 * (high - low).nan_to_num(0), unit
+        )
+        return torch.where(
+            bounded, scaled.clamp(min=low.nan_to_num(-1e30), max=high.nan_to_num(1e30)), scaled
+        )
+    if kind == "Discrete":
+        return F.one_hot(raw.argmax(dim=-1), desc["n"]).float()
+    if kind == "MultiBinary":
+        return (raw > 0).float()
+    parts, start = [], 0
+    for n in desc["nvec"]:
+        parts.append(F.one_hot(raw[:, start : start + n].argmax(dim=-1), n).float())
+        start += n
+    return torch.cat(parts, dim=-1)
+
+
+def vectors_to_actions(desc: dict[str, Any], vectors: np.ndarray) -> np.ndarray:
+    """Action vectors (N, action_dim) -> actions in the (batched) space: the inverse of
+    :func:`actions_to_vectors`."""
+    kind = desc["type"]
+    vectors = np.asarray(vectors)
+    if kind == "Box":
+        return vectors.reshape(len(vectors), *desc["shape"]).astype(np.float32)
+    if kind == "Discrete":
+        return vectors.argmax(axis=1) + desc.get("start", 0)
+    if kind == "MultiBinary":
+        return (
+            (vectors > 0.5).astype(np.int8).reshape(len(vectors), *desc.get("shape", [desc["n"]]))
+        )
+    out, start = [], 0
+    for n in desc["nvec"]:
+        out.append(vectors[:, start : start + n].argmax(axis=1))
+        start += n
+    return np.stack(out, axis=1).reshape(len(vectors), *desc.get("shape", [len(out)]))

@@ -22,7 +22,7 @@ from world_models_kedro.envs.rollout import play_episode
 from world_models_kedro.models.agent import WorldModelAgent
 from world_models_kedro.models.checkpoints import mdn_from_checkpoint, vae_from_checkpoint
 from world_models_kedro.models.controller import LinearController
-from world_models_kedro.utils.parallel import imap_unordered
+from world_models_kedro.utils.parallel import WorkerPool
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,11 @@ def run_task(task: Task) -> TaskResult:
     return TaskResult(task.key, result.total_reward, result.length, result.frames)
 
 
-def run_tasks(spec: AgentSpec, tasks: Iterable[Task], workers: int) -> Iterator[TaskResult]:
+def agent_pool(spec: AgentSpec, workers: int) -> WorkerPool:
+    """Worker processes holding V, M and the environment, ready for :func:`run_tasks`."""
+    return WorkerPool(workers, initializer=init_worker, initargs=(spec,))
+
+
+def run_tasks(pool: WorkerPool, tasks: Iterable[Task]) -> Iterator[TaskResult]:
     """Play every task's episode; results arrive as workers finish them (in any order)."""
-    return imap_unordered(run_task, tasks, workers, initializer=init_worker, initargs=(spec,))
+    return pool.imap_unordered(run_task, tasks)

@@ -33,34 +33,48 @@ def _init_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, .
         initializer(*initargs)
 
 
-def imap_unordered(
-    fn: Callable[[T], R],
-    items: Iterable[T],
-    workers: int,
-    initializer: Callable[..., None] | None = None,
-    initargs: tuple[Any, ...] = (),
-    max_pending: int | None = None,
-) -> Iterator[R]:
-    """Apply ``fn`` to ``items`` in ``workers`` processes, yielding results as they complete.
+class WorkerPool:
+    """Worker processes that live across many batches of tasks (started once, on first use).
 
-    With ``workers == 1`` everything runs in this process (no start-up cost, easy debugging).
-    At most ``max_pending`` items (default ``2 * workers``) are in flight, so results that the
-    consumer has not taken yet never pile up in memory. An exception in a worker is re-raised here.
+    With ``workers == 1`` everything runs in this process: no start-up cost, easy debugging.
+    A worker that dies (killed, out of memory) raises ``BrokenProcessPool`` here: never a hang.
     """
-    if workers <= 1:
-        if initializer is not None:
-            initializer(*initargs)
-        for item in items:
-            yield fn(item)
-        return
-    max_pending = max_pending or 2 * workers
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=mp.get_context(method),
-        initializer=_init_worker,
-        initargs=(initializer, initargs),
-    ) as pool:
+
+    def __init__(
+        self,
+        workers: int,
+        initializer: Callable[..., None] | None = None,
+        initargs: tuple[Any, ...] = (),
+    ) -> None:
+        self.workers, self.initializer, self.initargs = workers, initializer, initargs
+        self._pool: ProcessPoolExecutor | None = None
+        self._initialized_here = False
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=mp.get_context(method),
+                initializer=_init_worker,
+                initargs=(self.initializer, self.initargs),
+            )
+        return self._pool
+
+    def imap_unordered(
+        self, fn: Callable[[T], R], items: Iterable[T], max_pending: int | None = None
+    ) -> Iterator[R]:
+        """Apply ``fn`` to ``items``, yielding results as they complete. At most ``max_pending``
+        items (default ``2 * workers``) are in flight, so unconsumed results never pile up."""
+        if self.workers <= 1:
+            if self.initializer is not None and not self._initialized_here:
+                self.initializer(*self.initargs)
+                self._initialized_here = True
+            for item in items:
+                yield fn(item)
+            return
+        pool = self._executor()
+        max_pending = max_pending or 2 * self.workers
         pending: set[Future[R]] = set()
         iterator = iter(items)
         exhausted = False
@@ -79,3 +93,27 @@ def imap_unordered(
         finally:
             for future in pending:
                 future.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def imap_unordered(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    workers: int,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple[Any, ...] = (),
+    max_pending: int | None = None,
+) -> Iterator[R]:
+    """One batch of tasks on a pool that lives as long as the iteration (see :class:`WorkerPool`)."""
+    with WorkerPool(workers, initializer, initargs) as pool:
+        yield from pool.imap_unordered(fn, items, max_pending)

@@ -15,8 +15,9 @@ from world_models_kedro.envs.spaces import action_dim, describe_space
 from world_models_kedro.models.checkpoints import model_checkpoint
 from world_models_kedro.models.controller import LinearController
 from world_models_kedro.training.cmaes import CMAESSpec, run_cmaes
-from world_models_kedro.training.evaluation import AgentSpec, Task, run_tasks
-from world_models_kedro.utils.parallel import resolve_workers
+from world_models_kedro.training.dream_evaluation import dream_evaluators
+from world_models_kedro.training.evaluation import AgentSpec, Task, agent_pool, run_tasks
+from world_models_kedro.utils.parallel import WorkerPool, resolve_workers
 from world_models_kedro.utils.seeding import derive_seed
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def check_world_model(
 
 
 def real_env_evaluators(
-    spec: AgentSpec, workers: int, seed: int, trials: int, eval_trials: int
+    pool: WorkerPool, seed: int, trials: int, eval_trials: int
 ) -> tuple[Any, Any]:
     """``evaluate(population, generation)`` and ``evaluate_many(candidates)`` in the real env."""
 
@@ -67,7 +68,7 @@ def real_env_evaluators(
             Task((c, t), s, params[c]) for c in range(len(params)) for t, s in enumerate(seeds)
         ]
         returns = np.zeros((len(params), len(seeds)))
-        for result in run_tasks(spec, tasks, workers):
+        for result in run_tasks(pool, tasks):
             returns[result.key] = result.total_reward
         return returns
 
@@ -95,42 +96,34 @@ def train_controller(
     params, env_params = ControllerParams(**controller), EnvParams(**env)
     space = env_action_space(env_params)
     check_world_model(vae_model, mdn_model, space)
-    z_dim, hidden = (
-        vae_model["config"]["z_dim"],
-        mdn_model["config"]["hidden"] if params.use_hidden else 0,
-    )
-    model = LinearController(z_dim, hidden, action_dim(space))
-    workers = resolve_workers(params.workers)
-    if params.train_in == "dream":
-        from world_models_kedro.pipelines.controller.dream import dream_evaluators
-
-        evaluate, evaluate_many = dream_evaluators(
-            vae_model, mdn_model, space, env_params, params, seed, real_eval_workers=workers
-        )
-    else:
-        spec = AgentSpec(
-            env=env_params,
-            vae=vae_model,
-            mdn=mdn_model if params.use_hidden else None,
-            action_space=space,
-            max_steps=params.max_steps,
-            stall_steps=params.stall_steps,
-        )
-        evaluate, evaluate_many = real_env_evaluators(
-            spec, workers, seed, params.trials, params.eval_trials
-        )
+    hidden = mdn_model["config"]["hidden"] if params.use_hidden else 0
+    model = LinearController(vae_model["config"]["z_dim"], hidden, action_dim(space))
+    in_dream = params.train_in == "dream"
+    workers = 1 if in_dream else resolve_workers(params.workers)
     logger.info(
-        "controller: %d parameters, CMA-ES population %d x %d trials, %d generations in the %s environment, "
-        "%d worker(s)",
-        model.n_params,
-        params.population,
-        params.trials,
-        params.generations,
-        params.train_in,
-        workers,
+        "controller: %d parameters, CMA-ES population %d x %d trials, %d generations in the %s "
+        "environment%s",
+        model.n_params, params.population, params.trials, params.generations, params.train_in,
+        "" if in_dream else f", {workers} worker(s)",
+    )  # fmt: skip
+    spec = AgentSpec(
+        env=env_params,
+        vae=vae_model,
+        mdn=mdn_model if params.use_hidden else None,
+        action_space=space,
+        max_steps=params.max_steps,
+        stall_steps=params.stall_steps,
     )
-    result = run_cmaes(
-        CMAESSpec(
+    with agent_pool(spec, workers) as pool:
+        if in_dream:
+            evaluate, evaluate_many = dream_evaluators(
+                vae_model, mdn_model, env_params, params, seed
+            )
+        else:
+            evaluate, evaluate_many = real_env_evaluators(
+                pool, seed, params.trials, params.eval_trials
+            )
+        search = CMAESSpec(
             n_params=model.n_params,
             population=params.population,
             sigma0=params.sigma0,
@@ -146,18 +139,13 @@ def train_controller(
             },
             evaluate=evaluate,
             evaluate_many=evaluate_many,
-        ),
-        training_state,
-        params.resume,
-        logger,
-    )
+        )
+        result = run_cmaes(search, training_state, params.resume, logger)
     model.set_flat_params(result.best_params)
     logger.info(
-        "controller: best candidate %s scores %.1f (mean return over %d evaluation episodes)",
-        result.best_source,
-        result.best_score,
-        params.eval_trials,
-    )
+        "controller: best candidate %s scores %.1f (mean return over %d evaluation episodes in the %s)",
+        result.best_source, result.best_score, params.eval_trials, "dream" if in_dream else "real environment",
+    )  # fmt: skip
     checkpoint = model_checkpoint(
         "controller",
         model,

@@ -12,7 +12,7 @@ from world_models_kedro.config import EnvParams, EvaluateParams, RolloutParams
 from world_models_kedro.pipelines.controller.nodes import check_world_model, env_action_space
 from world_models_kedro.reporting.figures import return_histogram, to_png, training_curves
 from world_models_kedro.reporting.html import Page
-from world_models_kedro.training.evaluation import AgentSpec, Task, run_tasks
+from world_models_kedro.training.evaluation import AgentSpec, Task, agent_pool, run_tasks
 from world_models_kedro.utils.parallel import resolve_workers
 from world_models_kedro.utils.progress import Progress
 from world_models_kedro.utils.seeding import derive_seed
@@ -86,8 +86,11 @@ def evaluate_agent(
         tasks += [Task(("random", i), s, None) for i, s in enumerate(seeds)]
     table = pd.DataFrame({"trial": range(params.trials), "seed": seeds})
     workers = min(resolve_workers(params.workers), len(tasks))
-    with Progress(len(tasks), "evaluate", "episodes", logger, rate_of="steps") as progress:
-        for result in run_tasks(spec, tasks, workers):
+    with (
+        Progress(len(tasks), "evaluate", "episodes", logger, rate_of="steps") as progress,
+        agent_pool(spec, workers) as pool,
+    ):
+        for result in run_tasks(pool, tasks):
             policy, trial = result.key
             table.loc[trial, [f"{policy}_return", f"{policy}_steps"]] = [
                 result.total_reward,
@@ -98,6 +101,9 @@ def evaluate_agent(
         "env": env_params.id,
         "trials": params.trials,
         "train_in": controller_model.get("train_in", "real"),
+        # C's own score where it was trained (the dream's, for dream training): the paper's table
+        # puts the dream score beside the real one.
+        "training_score": float(controller_model.get("best_score", float("nan"))),
         "agent": _summary(table["agent_return"].to_numpy()),
     }
     if params.baseline:

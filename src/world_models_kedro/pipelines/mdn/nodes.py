@@ -194,6 +194,7 @@ def train_mdn(
     )
     history = fit(spec, training_state, params.resume, logger)
     model = model.cpu().eval()
+    openings = [episodes[pid].read("mu", "logvar") for pid in train_ids or val_ids]
     last = history.iloc[-1].to_dict() if len(history) else {}
     checkpoint = model_checkpoint(
         "mdn",
@@ -201,6 +202,11 @@ def train_mdn(
         weights_sha256=state_dict_hash(model.state_dict()),
         vae_sha256=first["source_hash"],
         action_space=space,
+        # Encoded real first frames: where dreams start (envs/dream.py).
+        initial_frames={
+            "mu": torch.from_numpy(np.stack([o["mu"][0, 0] for o in openings])),
+            "logvar": torch.from_numpy(np.stack([o["logvar"][0, 0] for o in openings])),
+        },
         epochs=params.epochs,
         val_loss=float(last.get("val_loss", float("nan"))),
     )
