@@ -39,9 +39,8 @@ torch.set_num_threads(1)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_ENV = "test"
-# The stages of the World Model, in order. The shared build (``built_project``) runs them all:
-# adding "mdn", "controller", "evaluate" here is all it takes to extend it.
-PIPELINES: list[str] = ["rollouts", "vae", "encode"]
+# The stages of the World Model, in order. The shared build (``built_project``) runs them all.
+PIPELINES: list[str] = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate"]
 DATA_LAYERS = (
     "01_raw",
     "02_intermediate",
@@ -61,6 +60,16 @@ VAE_STATE = DATA_ROOT / "06_models/vae_training_state.pt"
 VAE_MODEL = DATA_ROOT / "06_models/vae.pt"
 VAE_HISTORY = DATA_ROOT / "08_reporting/vae_history.csv"
 ROLLOUT_STATS = DATA_ROOT / "08_reporting/rollout_stats.csv"
+SEQUENCES_DIR = DATA_ROOT / "05_model_input/mdn_sequences"
+MDN_STATE = DATA_ROOT / "06_models/mdn_training_state.pt"
+MDN_MODEL = DATA_ROOT / "06_models/mdn.pt"
+MDN_HISTORY = DATA_ROOT / "08_reporting/mdn_history.csv"
+CONTROLLER_STATE = DATA_ROOT / "06_models/controller_training_state.pt"
+CONTROLLER_MODEL = DATA_ROOT / "06_models/controller.pt"
+CONTROLLER_HISTORY = DATA_ROOT / "08_reporting/controller_history.csv"
+METRICS = DATA_ROOT / "08_reporting/metrics.json"
+EVALUATION_RETURNS = DATA_ROOT / "08_reporting/evaluation_returns.csv"
+REPORT = DATA_ROOT / "08_reporting/report.html"
 
 
 # ------------------------------------------------------------------ project copies
@@ -164,6 +173,20 @@ def set_param(project: Path, file: str, dotted: str, value: Any, env: str = TEST
     node[last] = value
     path.write_text(yaml.safe_dump(content, sort_keys=False))
     return path
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint or training state file as saved (tensors on the CPU, any pickled content)."""
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def in_chain(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of type ``kind`` in ``exc``'s cause/context chain (Kedro wraps errors)."""
+    while exc is not None:
+        if isinstance(exc, kind):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def file_ids(folder: Path, suffix: str = ".npz") -> list[str]:

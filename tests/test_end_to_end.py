@@ -1,7 +1,9 @@
-"""rollouts -> vae -> encode in conf/test through real Kedro sessions and the ``kedro`` CLI."""
+"""The whole World Model (rollouts -> vae -> encode -> mdn -> controller -> evaluate) in conf/test,
+through real Kedro sessions and the ``kedro`` CLI."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,14 +15,25 @@ import pytest
 import torch
 
 from tests.conftest import (
+    CONTROLLER_HISTORY,
+    CONTROLLER_MODEL,
+    CONTROLLER_STATE,
+    EVALUATION_RETURNS,
     LATENTS_DIR,
+    MDN_HISTORY,
+    MDN_MODEL,
+    MDN_STATE,
+    METRICS,
     PIPELINES,
+    REPORT,
     ROLLOUT_STATS,
     ROLLOUTS_DIR,
+    SEQUENCES_DIR,
     VAE_HISTORY,
     VAE_MODEL,
     VAE_STATE,
     file_ids,
+    load_checkpoint,
     run_pipeline,
 )
 from world_models_kedro.datasets import EpisodeDataset
@@ -44,6 +57,40 @@ HISTORY_COLUMNS = [
     "seconds",
     "items_per_s",
 ]
+
+
+WORLD_MODEL_ARTIFACTS = (
+    MDN_MODEL,
+    MDN_STATE,
+    MDN_HISTORY,
+    CONTROLLER_MODEL,
+    CONTROLLER_STATE,
+    CONTROLLER_HISTORY,
+    METRICS,
+    EVALUATION_RETURNS,
+    REPORT,
+)
+
+
+def check_world_model_outputs(project: Path) -> None:
+    """What mdn, controller and evaluate leave behind (their details: tests/pipelines/)."""
+    for path in WORLD_MODEL_ARTIFACTS:
+        assert (project / path).is_file(), path
+    assert file_ids(project / SEQUENCES_DIR) == EPISODES
+    vae = load_checkpoint(project / VAE_MODEL)
+    mdn = load_checkpoint(project / MDN_MODEL)
+    controller = load_checkpoint(project / CONTROLLER_MODEL)
+    assert mdn["kind"] == "mdn" and mdn["vae_sha256"] == vae["weights_sha256"]
+    assert mdn["config"]["z_dim"] == Z_DIM
+    assert controller["kind"] == "controller"
+    assert controller["vae_sha256"] == vae["weights_sha256"]
+    assert controller["mdn_sha256"] == mdn["weights_sha256"]
+    assert pd.read_csv(project / MDN_HISTORY)["epoch"].tolist() == [1]
+    assert pd.read_csv(project / CONTROLLER_HISTORY)["generation"].tolist() == [1, 2]
+    metrics = json.loads((project / METRICS).read_text())
+    assert metrics["agent"]["n"] == metrics["random"]["n"] == 3
+    assert len(pd.read_csv(project / EVALUATION_RETURNS)) == 3
+    assert "data:image/png;base64," in (project / REPORT).read_text()
 
 
 def check_outputs(project: Path) -> None:
@@ -93,8 +140,10 @@ def check_outputs(project: Path) -> None:
 
 
 def test_named_pipelines(built_project: Path) -> None:
-    """The shared build ran ``pipeline_names=PIPELINES``."""
+    """The shared build ran ``pipeline_names=PIPELINES``: every stage."""
+    assert PIPELINES == ["rollouts", "vae", "encode", "mdn", "controller", "evaluate"]
     check_outputs(built_project)
+    check_world_model_outputs(built_project)
 
 
 def test_default_pipeline_is_every_stage_in_order(project: Path, built_project: Path) -> None:
@@ -105,6 +154,7 @@ def test_default_pipeline_is_every_stage_in_order(project: Path, built_project: 
     assert sorted(default) == sorted(n.name for s in stages for n in registered[s].nodes)
     run_pipeline(project, None)
     check_outputs(project)
+    check_world_model_outputs(project)
     # and it is reproducible: the same data and the same model as the named run
     for pid in EPISODES:
         for folder in (ROLLOUTS_DIR, LATENTS_DIR):
@@ -112,6 +162,18 @@ def test_default_pipeline_is_every_stage_in_order(project: Path, built_project: 
             assert a == (built_project / folder / f"{pid}.npz").read_bytes(), (folder, pid)
     a = torch.load(project / VAE_MODEL, weights_only=True)["weights_sha256"]
     assert a == torch.load(built_project / VAE_MODEL, weights_only=True)["weights_sha256"]
+    for model in (MDN_MODEL, CONTROLLER_MODEL):
+        a, b = load_checkpoint(project / model), load_checkpoint(built_project / model)
+        for name, value in a["state_dict"].items():
+            assert torch.equal(value, b["state_dict"][name]), (model, name)
+    for table in (MDN_HISTORY, CONTROLLER_HISTORY):
+        a, b = pd.read_csv(project / table), pd.read_csv(built_project / table)
+        timing = [c for c in ("seconds", "items_per_s") if c in a]
+        pd.testing.assert_frame_equal(a.drop(columns=timing), b.drop(columns=timing))
+    assert (project / METRICS).read_text() == (built_project / METRICS).read_text()
+    assert (project / EVALUATION_RETURNS).read_bytes() == (
+        built_project / EVALUATION_RETURNS
+    ).read_bytes()
 
 
 @pytest.mark.parametrize("option", ["--pipeline=vae", "--pipelines=vae"])

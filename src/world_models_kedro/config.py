@@ -50,6 +50,11 @@ class EnvParams(Params):
     max_steps: PositiveInt | None = 1000  # episode length limit (null: the environment's own)
     # Reward per step in the dream when M has no reward head (survival tasks: TakeCover's +1).
     dream_reward_per_step: float | None = None
+    # How a value u in [-1, 1] (C's tanh output, or an exploration draw) becomes each dimension of
+    # a Box action: "linear" maps [-1, 1] onto [low, high]; "clip" keeps u, clipped into
+    # [low, high]. CarRacing as in the original: [linear, linear, clip] (steer = u,
+    # gas = (u + 1) / 2, brake = max(u, 0): C's zero output means no brake). null: all linear.
+    action_squash: list[Literal["linear", "clip"]] | None = None
 
     @model_validator(mode="after")
     def _crop_is_a_window(self) -> EnvParams:

@@ -136,7 +136,7 @@ def collect_episode(job: EpisodeJob) -> dict[str, Any]:
     """Collect episode ``job.index``: identical for a given (settings, seed, index), whatever the
     process or the number of workers. Returns arrays plus ``meta`` for ``EpisodeDataset``."""
     env = _cached_env(job.env)
-    space = describe_space(env.action_space)
+    space = describe_space(env.action_space, job.env.action_squash)
     episode_seed = derive_seed(job.seed, "rollouts", job.index)
     policy = ExplorationPolicy(
         job.policy, space, np.random.default_rng(derive_seed(job.seed, "policy", job.index))

@@ -12,15 +12,30 @@ import numpy as np
 from gymnasium import spaces
 
 
-def describe_space(space: gym.Space) -> dict[str, Any]:
-    """A JSON-able description of an action space (stored in episode metadata and checkpoints)."""
+def describe_space(space: gym.Space, squash: list[str] | None = None) -> dict[str, Any]:
+    """A JSON-able description of an action space (stored in episode metadata and checkpoints).
+
+    ``squash`` (Box only): per dimension, how a unit value maps into it ("linear" or "clip").
+    """
     if isinstance(space, spaces.Box):
-        return {
+        desc: dict[str, Any] = {
             "type": "Box",
             "low": space.low.tolist(),
             "high": space.high.tolist(),
             "shape": list(space.shape),
         }
+        if squash is not None:
+            dims = int(np.prod(space.shape))
+            if len(squash) != dims:
+                raise ValueError(
+                    f"env.action_squash has {len(squash)} entries; the action space {space} has {dims} dimensions"
+                )
+            desc["squash"] = list(squash)
+        return desc
+    if squash is not None:
+        raise ValueError(
+            f"env.action_squash applies to Box action spaces, not {space}: set it to null"
+        )
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, spaces.MultiBinary):
@@ -82,21 +97,33 @@ def actions_to_vectors(desc: dict[str, Any], actions: np.ndarray) -> np.ndarray:
     )
 
 
+def _box_map(desc: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    """(offset, span, linear?, low, high) per dimension of a Box: a unit value u becomes
+    ``offset + (u + 1) / 2 * span`` where linear, else ``u``; then it is clipped to [low, high]
+    (unbounded dimensions are left as they are)."""
+    low = np.asarray(desc["low"], np.float32).ravel()
+    high = np.asarray(desc["high"], np.float32).ravel()
+    bounded = np.isfinite(low) & np.isfinite(high)
+    clip = np.array(
+        [mode == "clip" for mode in desc.get("squash", ["linear"] * low.size)], dtype=bool
+    )
+    offset = np.where(bounded, low, 0.0).astype(np.float32)
+    span = np.where(bounded, high - low, 0.0).astype(np.float32)
+    return offset, span, bounded & ~clip, low, high
+
+
 def unit_to_action(desc: dict[str, Any], u: np.ndarray) -> np.ndarray | int:
     """A point ``u`` in [-1, 1]^action_dim -> an action inside the space.
 
-    Box: linear map onto [low, high] (unbounded dims take ``u`` itself); Discrete: argmax;
-    MultiBinary: ``u > 0``; MultiDiscrete: argmax per sub-space.
+    Box: per dimension, a linear map onto [low, high] or (``squash`` "clip") ``u`` clipped into
+    [low, high]; unbounded dims take ``u`` itself. Discrete: argmax; MultiBinary: ``u > 0``;
+    MultiDiscrete: argmax per sub-space.
     """
     kind = desc["type"]
     u = np.asarray(u, dtype=np.float32)
     if kind == "Box":
-        low = np.asarray(desc["low"], np.float32).ravel()
-        high = np.asarray(desc["high"], np.float32).ravel()
-        bounded = np.isfinite(low) & np.isfinite(high)
-        span = np.where(bounded, high - low, 0.0)
-        scaled = np.where(bounded, np.where(bounded, low, 0.0) + (u + 1.0) * 0.5 * span, u)
-        scaled = np.where(bounded, np.clip(scaled, low, high), scaled)
+        offset, span, linear, low, high = _box_map(desc)
+        scaled = np.clip(np.where(linear, offset + (u + 1.0) * 0.5 * span, u), low, high)
         return scaled.reshape(desc["shape"]).astype(np.float32)
     if kind == "Discrete":
         return int(np.argmax(u)) + desc.get("start", 0)
@@ -122,16 +149,11 @@ def squash_to_vectors(desc: dict[str, Any], raw: Any) -> Any:
 
     kind = desc["type"]
     if kind == "Box":
-        low = torch.as_tensor(np.asarray(desc["low"], np.float32).ravel(), device=raw.device)
-        high = torch.as_tensor(np.asarray(desc["high"], np.float32).ravel(), device=raw.device)
-        bounded = torch.isfinite(low) & torch.isfinite(high)
+        offset, span, linear, low, high = (
+            torch.as_tensor(a, device=raw.device) for a in _box_map(desc)
+        )
         unit = torch.tanh(raw)
-        scaled = torch.where(
-            bounded, low.nan_to_num(0) + (unit + 1) * 0.5 * (high - low).nan_to_num(0), unit
-        )
-        return torch.where(
-            bounded, scaled.clamp(min=low.nan_to_num(-1e30), max=high.nan_to_num(1e30)), scaled
-        )
+        return torch.where(linear, offset + (unit + 1) * 0.5 * span, unit).clamp(min=low, max=high)
     if kind == "Discrete":
         return F.one_hot(raw.argmax(dim=-1), desc["n"]).float()
     if kind == "MultiBinary":

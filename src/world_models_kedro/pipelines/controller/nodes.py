@@ -27,7 +27,7 @@ def env_action_space(env: EnvParams) -> dict[str, Any]:
     """The JSON description of the environment's action space."""
     instance = make_env(env)
     try:
-        return describe_space(instance.action_space)
+        return describe_space(instance.action_space, env.action_squash)
     finally:
         instance.close()
 

@@ -97,6 +97,8 @@ def evaluate_agent(
                 result.steps,
             ]
             progress.update(1, amount=result.steps)
+    steps = [c for c in table.columns if c.endswith("_steps")]
+    table[steps] = table[steps].astype(int)
     metrics: dict[str, Any] = {
         "env": env_params.id,
         "trials": params.trials,

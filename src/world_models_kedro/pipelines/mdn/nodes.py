@@ -127,17 +127,26 @@ def _mdn_step(
 
 def train_mdn(
     mdn_sequences: dict[str, Callable[[], Episode]],
+    latents: dict[str, Callable[[], Episode]],
     training_state: TrainingState,
     mdn: dict[str, Any],
     seed: int,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Train the MDN-RNN on windows streamed from the sequence files; checkpoint and history."""
+    """Train the MDN-RNN on windows streamed from the sequence files of the current latents;
+    returns the checkpoint and the per-epoch history."""
     params = MDNParams(**mdn)
-    if not mdn_sequences:
+    stale = sorted(set(mdn_sequences) - set(latents))
+    if stale:
+        logger.warning(
+            "mdn: ignoring %d sequence files whose episodes have no latents (%s, ...)",
+            len(stale),
+            stale[0],
+        )
+    episodes = {pid: load() for pid, load in mdn_sequences.items() if pid in latents}
+    if not episodes:
         raise ValueError(
             "mdn: there are no sequences: run `kedro run --pipelines=encode,mdn` first"
         )
-    episodes = {pid: load() for pid, load in mdn_sequences.items()}
     first = next(iter(episodes.values())).meta
     z_dim, space = int(first["z_dim"]), first["action_space"]
     train_ids, val_ids = split_episodes(list(episodes), params.validation_fraction, seed)

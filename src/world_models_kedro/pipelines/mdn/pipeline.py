@@ -16,7 +16,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 train_mdn,
-                inputs=["mdn_sequences", "mdn_training_state", "params:mdn", "params:seed"],
+                inputs=[
+                    "mdn_sequences",
+                    "latents",
+                    "mdn_training_state",
+                    "params:mdn",
+                    "params:seed",
+                ],
                 outputs=["mdn_model", "mdn_history"],
                 name="train_mdn",
             ),

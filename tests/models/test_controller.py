@@ -1,0 +1,180 @@
+"""C: the paper's size, flat parameters for CMA-ES, and actions that always lie in the space."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from world_models_kedro.envs.spaces import action_dim, describe_space, squash_action
+from world_models_kedro.models.agent import WorldModelAgent
+from world_models_kedro.models.controller import LinearController
+from world_models_kedro.models.mdnrnn import MDNRNN
+from world_models_kedro.models.vae import ConvVAE
+
+CAR_RACING_BOX = spaces.Box(
+    np.array([-1.0, 0.0, 0.0], np.float32), np.array([1.0, 1.0, 1.0], np.float32)
+)
+SPACES = {
+    "car_racing": CAR_RACING_BOX,
+    "box_2d": spaces.Box(-2.0, 3.0, shape=(2, 2), dtype=np.float32),
+    "box_half_unbounded": spaces.Box(
+        np.array([-np.inf, 0.0], np.float32), np.array([np.inf, 5.0], np.float32)
+    ),
+    "discrete": spaces.Discrete(3),
+    "discrete_from_minus_1": spaces.Discrete(3, start=-1),
+    "multi_binary": spaces.MultiBinary(4),
+    "multi_binary_2d": spaces.MultiBinary([2, 2]),
+    "multi_discrete": spaces.MultiDiscrete([3, 2]),
+}
+Z_DIM, HIDDEN = 8, 16
+
+
+def test_default_controller_is_the_papers_size() -> None:
+    model = LinearController()
+    assert model.n_params == sum(p.numel() for p in model.parameters()) == 867
+    assert (32 + 256) * 3 + 3 == 867
+    assert model.config == {"z_dim": 32, "hidden": 256, "action_dim": 3}
+    assert LinearController(32, 0, 3).n_params == 32 * 3 + 3  # the "V only" agent
+
+
+def test_flat_parameters_round_trip() -> None:
+    model = LinearController(Z_DIM, HIDDEN, 3)
+    flat = np.random.default_rng(0).normal(size=model.n_params).astype(np.float32)
+    model.set_flat_params(flat)
+    assert np.array_equal(model.flat_params(), flat)
+    assert model.flat_params().dtype == np.float32
+    # layout: the weight matrix row-major, then the bias
+    n_w = 3 * (Z_DIM + HIDDEN)
+    assert np.array_equal(model.fc.weight.detach().numpy().ravel(), flat[:n_w])
+    assert np.array_equal(model.fc.bias.detach().numpy(), flat[n_w:])
+    # a float64 vector (what CMA-ES hands over) loads too
+    model.set_flat_params(flat.astype(np.float64) * 2)
+    np.testing.assert_array_equal(model.flat_params(), flat * 2)
+    # and the output is the linear map of those parameters
+    x = torch.randn(5, Z_DIM + HIDDEN)
+    with torch.no_grad():
+        expected = x @ model.fc.weight.T + model.fc.bias
+        torch.testing.assert_close(model(x), expected)
+
+
+@pytest.mark.parametrize("size", [0, 866, 868, 2 * 867])
+def test_a_wrong_number_of_parameters_is_refused(size: int) -> None:
+    model = LinearController()
+    before = model.flat_params().copy()
+    with pytest.raises(ValueError, match=rf"expects 867 parameters.*got {size}\b"):
+        model.set_flat_params(np.zeros(size))
+    assert np.array_equal(model.flat_params(), before)  # nothing was loaded
+
+
+def test_car_racing_action_space_is_described_as_expected() -> None:
+    env = gym.make("CarRacing-v3")
+    try:
+        assert describe_space(env.action_space) == describe_space(CAR_RACING_BOX)
+    finally:
+        env.close()
+
+
+def raw_outputs(dim: int, n: int = 300, seed: int = 0) -> np.ndarray:
+    """Controller outputs of every magnitude: tiny, ordinary, huge (and exact zeros)."""
+    rng = np.random.default_rng(seed)
+    scales = 10.0 ** rng.integers(-6, 30, size=(n, 1))
+    raw = rng.normal(size=(n, dim)) * scales
+    raw[:5] = 0.0
+    raw[5:10] = np.float32(3.0e38) * np.sign(rng.normal(size=(5, dim)))  # float32's edge
+    return raw
+
+
+@pytest.mark.parametrize("name", list(SPACES))
+def test_squashed_actions_are_always_inside_the_space(name: str) -> None:
+    space = SPACES[name]
+    desc = describe_space(space)
+    for raw in raw_outputs(action_dim(desc)):
+        action = squash_action(desc, raw)
+        assert space.contains(action), (name, raw, action)
+
+
+def test_box_squashing_is_monotone_and_reaches_the_bounds() -> None:
+    desc = describe_space(CAR_RACING_BOX)
+    low = squash_action(desc, np.full(3, -1e6))
+    high = squash_action(desc, np.full(3, 1e6))
+    assert np.array_equal(low, CAR_RACING_BOX.low) and np.array_equal(high, CAR_RACING_BOX.high)
+    steer = [squash_action(desc, np.array([x, 0.0, 0.0]))[0] for x in np.linspace(-3, 3, 13)]
+    assert np.all(np.diff(steer) > 0)
+
+
+def test_discrete_squashing_picks_the_largest_output() -> None:
+    assert squash_action(describe_space(spaces.Discrete(3)), np.array([0.1, 5.0, -2.0])) == 1
+    assert squash_action(describe_space(spaces.Discrete(3, start=-1)), np.array([9, 0, 0])) == -1
+    assert squash_action(
+        describe_space(spaces.MultiDiscrete([3, 2])), np.array([0.0, 0.0, 4.0, 1.0, -1.0])
+    ).tolist() == [2, 0]
+    assert squash_action(
+        describe_space(spaces.MultiBinary(4)), np.array([1.0, -1.0, 0.0, 1e9])
+    ).tolist() == [1, 0, 0, 1]
+
+
+# ------------------------------------------------------------------ the agent
+def tiny_agent(space: gym.Space, with_mdn: bool = True, seed: int = 0) -> WorldModelAgent:
+    torch.manual_seed(seed)
+    desc = describe_space(space)
+    vae = ConvVAE(z_dim=Z_DIM, channels=(4, 8, 8, 16))
+    mdn = MDNRNN(z_dim=Z_DIM, action_dim=action_dim(desc), hidden=HIDDEN, gaussians=2)
+    controller = LinearController(Z_DIM, HIDDEN if with_mdn else 0, action_dim(desc))
+    # large weights: the raw outputs reach the saturated ends of the squashing too
+    controller.set_flat_params(np.random.default_rng(seed).normal(size=controller.n_params) * 20)
+    return WorldModelAgent(vae, mdn if with_mdn else None, controller, desc)
+
+
+def random_frames(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 64, 64, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("name", ["car_racing", "discrete", "multi_binary", "multi_discrete"])
+def test_the_agent_acts_inside_the_space_and_remembers(name: str) -> None:
+    space = SPACES[name]
+    agent = tiny_agent(space)
+    assert agent.state is not None
+    assert agent.state[0].shape == agent.state[1].shape == (1, 1, HIDDEN)
+    assert not agent.state[0].any()  # starts from zeros
+    hiddens = []
+    for frame in random_frames(6):
+        action = agent(frame)
+        assert space.contains(action), (name, action)
+        hiddens.append(agent.state[0].clone())
+    assert all(not torch.equal(a, b) for a, b in zip(hiddens, hiddens[1:], strict=False))
+    # reset() forgets: the same frames give the same actions again
+    frames = random_frames(4, seed=1)
+    agent.reset()
+    assert not agent.state[0].any()
+    first = [np.asarray(agent(f)).tolist() for f in frames]
+    agent.reset()
+    assert [np.asarray(agent(f)).tolist() for f in frames] == first
+
+
+def test_the_hidden_state_changes_the_action() -> None:
+    """C sees [z, h]: the same frame after a different history can give another action."""
+    agent = tiny_agent(CAR_RACING_BOX)
+    frame = random_frames(1, seed=5)[0]
+    fresh = agent(frame)
+    for f in random_frames(5, seed=6):
+        agent(f)
+    assert not np.array_equal(agent(frame), fresh)
+
+
+@pytest.mark.parametrize("name", ["car_racing", "discrete"])
+def test_the_v_only_agent(name: str) -> None:
+    space = SPACES[name]
+    agent = tiny_agent(space, with_mdn=False)
+    assert agent.state is None and agent.controller.hidden == 0
+    frames = random_frames(5)
+    actions = [agent(f) for f in frames]
+    assert all(space.contains(a) for a in actions)
+    assert agent.state is None
+    # without memory the action depends on the frame alone
+    agent.reset()
+    assert [np.asarray(agent(f)).tolist() for f in frames[::-1]] == [
+        np.asarray(a).tolist() for a in actions[::-1]
+    ]

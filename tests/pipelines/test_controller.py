@@ -1,0 +1,181 @@
+"""Training C through real Kedro runs: the checkpoint, exact CMA-ES resume, any number of workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tests.conftest import (
+    CONTROLLER_HISTORY,
+    CONTROLLER_MODEL,
+    CONTROLLER_STATE,
+    MDN_MODEL,
+    ROLLOUTS_DIR,
+    VAE_MODEL,
+    clone_project,
+    in_chain,
+    load_checkpoint,
+    run_pipeline,
+)
+from world_models_kedro.datasets import EpisodeDataset
+from world_models_kedro.envs.spaces import space_from_description
+from world_models_kedro.models.agent import WorldModelAgent
+from world_models_kedro.models.checkpoints import (
+    controller_from_checkpoint,
+    mdn_from_checkpoint,
+    vae_from_checkpoint,
+)
+
+pytestmark = pytest.mark.slow
+
+GENERATIONS, POPULATION, Z_DIM, HIDDEN = 2, 4, 8, 16  # conf/test
+CAR_RACING = {
+    "type": "Box",
+    "low": [-1.0, 0.0, 0.0],
+    "high": [1.0, 1.0, 1.0],
+    "shape": [3],
+    "squash": ["linear", "linear", "clip"],  # conf/base env.action_squash
+}
+HISTORY_COLUMNS = [
+    "generation",
+    "fitness_mean",
+    "fitness_max",
+    "fitness_min",
+    "fitness_std",
+    "sigma",
+    "episodes",
+    "seconds",
+    "eval_mean_return",
+    "eval_mean_std",
+    "eval_best_return",
+    "eval_best_std",
+]
+# conf/test's sigma0 (0.1) moves a 30-step CarRacing episode so little that every candidate scores
+# the same: a wide search makes the candidates (and so the comparisons below) differ. Shorter
+# episodes and one evaluation episode keep it cheap.
+WIDE = {"sigma0": 2.0, "max_steps": 20, "eval_trials": 1}
+WORLD_MODEL = [VAE_MODEL, MDN_MODEL]
+
+
+def controller(**more) -> dict:
+    return {"controller": {**WIDE, **more}}
+
+
+def without_timing(history: pd.DataFrame) -> pd.DataFrame:
+    return history.drop(columns=["seconds"])
+
+
+def assert_same_controller(a: Path, b: Path) -> None:
+    """The same controller.pt (weights, chosen candidate, score) and the same history."""
+    x, y = load_checkpoint(a / CONTROLLER_MODEL), load_checkpoint(b / CONTROLLER_MODEL)
+    for name in ("fc.weight", "fc.bias"):
+        assert torch.equal(x["state_dict"][name], y["state_dict"][name]), name
+    assert (x["best_source"], x["best_score"]) == (y["best_source"], y["best_score"])
+    pd.testing.assert_frame_equal(
+        without_timing(pd.read_csv(a / CONTROLLER_HISTORY)),
+        without_timing(pd.read_csv(b / CONTROLLER_HISTORY)),
+    )
+
+
+@pytest.fixture(scope="module")
+def wide_search(built_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``controller`` trained for GENERATIONS generations in one go (one worker), WIDE search."""
+    path = clone_project(
+        built_project, tmp_path_factory.mktemp("wide") / "project", only=WORLD_MODEL
+    )
+    run_pipeline(path, ["controller"], runtime_params=controller(workers=1))
+    return path
+
+
+def test_the_built_controller(built_project: Path) -> None:
+    checkpoint = load_checkpoint(built_project / CONTROLLER_MODEL)
+    vae, mdn = (
+        load_checkpoint(built_project / VAE_MODEL),
+        load_checkpoint(built_project / MDN_MODEL),
+    )
+    assert checkpoint["kind"] == "controller"
+    assert checkpoint["config"] == {"z_dim": Z_DIM, "hidden": HIDDEN, "action_dim": 3}
+    assert checkpoint["action_space"] == CAR_RACING
+    assert checkpoint["use_hidden"] is True and checkpoint["train_in"] == "real"
+    assert checkpoint["vae_sha256"] == vae["weights_sha256"]
+    assert checkpoint["mdn_sha256"] == mdn["weights_sha256"]
+    assert checkpoint["best_source"].split("@")[0] in ("mean", "best", "initial")
+    assert np.isfinite(checkpoint["best_score"])
+
+    history = pd.read_csv(built_project / CONTROLLER_HISTORY)
+    assert history.columns.tolist() == HISTORY_COLUMNS
+    assert history["generation"].tolist() == list(range(1, GENERATIONS + 1))
+    assert (history["episodes"] == POPULATION * 1).all()  # trials: 1
+    assert np.isfinite(history.to_numpy(dtype=float)).all()  # eval_every 1: every row scored
+    scored = history[["eval_mean_return", "eval_best_return"]].to_numpy().max()
+    assert checkpoint["best_score"] == pytest.approx(scored)
+
+    state = load_checkpoint(built_project / CONTROLLER_STATE)
+    assert state["generation"] == GENERATIONS and len(state["history"]) == GENERATIONS
+
+
+def test_the_controller_acts_inside_the_action_space(built_project: Path) -> None:
+    vae = vae_from_checkpoint(load_checkpoint(built_project / VAE_MODEL))
+    mdn = mdn_from_checkpoint(load_checkpoint(built_project / MDN_MODEL))
+    checkpoint = load_checkpoint(built_project / CONTROLLER_MODEL)
+    trained = controller_from_checkpoint(checkpoint).flat_params()
+    space = space_from_description(checkpoint["action_space"])
+    frames = EpisodeDataset(str(built_project / ROLLOUTS_DIR / "episode_000000.npz")).load()
+    # the trained weights, and much larger ones (saturated outputs)
+    for scale in (1.0, 1000.0):
+        model = controller_from_checkpoint(checkpoint)
+        model.set_flat_params(trained * scale)
+        agent = WorldModelAgent(vae, mdn, model, checkpoint["action_space"])
+        actions = [agent(frame) for frame in frames["observations"][:20]]
+        assert all(space.contains(a) for a in actions), (scale, actions)
+        if scale == 1.0:  # it reacts to what it sees
+            assert len({tuple(a.tolist()) for a in actions}) > 1
+
+
+def test_cmaes_resumes_exactly(project_from, wide_search: Path) -> None:
+    """generations 1, then 2 (resuming from the state) == 2 in one go."""
+    project = project_from(wide_search, only=WORLD_MODEL)
+    run_pipeline(project, ["controller"], runtime_params=controller(generations=1))
+    state = load_checkpoint(project / CONTROLLER_STATE)
+    assert state["generation"] == 1 and len(state["history"]) == 1
+    assert pd.read_csv(project / CONTROLLER_HISTORY)["generation"].tolist() == [1]
+
+    run_pipeline(project, ["controller"], runtime_params=controller(generations=2))
+    assert load_checkpoint(project / CONTROLLER_STATE)["generation"] == 2
+    assert_same_controller(project, wide_search)
+    # the comparison means something: the candidates of a generation scored differently
+    assert (pd.read_csv(wide_search / CONTROLLER_HISTORY)["fitness_std"] > 0).any()
+
+
+def test_a_finished_search_is_not_repeated(project_from, wide_search: Path) -> None:
+    project = project_from(wide_search, only=[*WORLD_MODEL, CONTROLLER_STATE])
+    before = (project / CONTROLLER_STATE).read_bytes()
+    run_pipeline(project, ["controller"], runtime_params=controller())
+    assert (project / CONTROLLER_STATE).read_bytes() == before
+    assert_same_controller(project, wide_search)
+
+
+def test_the_number_of_workers_does_not_matter(project_from, wide_search: Path) -> None:
+    project = project_from(wide_search, only=WORLD_MODEL)
+    run_pipeline(project, ["controller"], runtime_params=controller(workers=2))
+    assert_same_controller(project, wide_search)
+
+
+def test_an_mdn_for_another_latent_size_is_refused(project_from, built_project: Path) -> None:
+    project = project_from(built_project, only=WORLD_MODEL)
+    mdn = load_checkpoint(project / MDN_MODEL)
+    mdn["config"]["z_dim"] = 4
+    torch.save(mdn, project / MDN_MODEL)
+    with pytest.raises(Exception) as excinfo:
+        run_pipeline(project, ["controller"])
+    error = in_chain(excinfo.value, ValueError)
+    assert error is not None, excinfo.value
+    message = str(error)
+    assert "data/test/06_models/mdn.pt" in message and "data/test/06_models/vae.pt" in message
+    assert "size 4" in message and "size 8" in message
+    assert not (project / CONTROLLER_MODEL).exists()
+    assert not (project / CONTROLLER_STATE).exists()
