@@ -175,6 +175,29 @@ class EvaluateParams(Params):
     baseline: bool = True  # also score the rollouts' exploration policy on the same seeds
 
 
+class AttributeParams(Params):
+    """A frame property measured on pixels, for latent arithmetic: the weighted channel sum
+    (R, G, B weights) averaged over ``region`` [top, bottom, left, right) exceeds ``threshold``."""
+
+    name: str = "car on the grass"
+    region: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt] = (44, 58, 24, 40)
+    channels: tuple[float, float, float] = (-1.0, 1.0, 0.0)  # green minus red: grass
+    threshold: float = 40.0
+
+
+class ReportParams(Params):
+    strip_frames: PositiveInt = 10  # frames per strip (real vs dream)
+    strip_every: PositiveInt = 8  # steps between them
+    interpolation_steps: Annotated[int, Field(ge=2)] = 8
+    prior_samples: PositiveInt = 16
+    arithmetic_scales: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0, 1.5, 2.0])
+    attribute: AttributeParams = AttributeParams()
+    attribute_episodes: PositiveInt = 16  # episodes whose frames give the attribute vector
+    dream_temperature: Annotated[float, Field(ge=0)] = 1.0
+    video_steps: PositiveInt = 300
+    video_scale: PositiveInt = 2
+
+
 PARAMETER_MODELS: dict[str, type[Params]] = {
     "env": EnvParams,
     "rollouts": RolloutParams,
@@ -183,5 +206,6 @@ PARAMETER_MODELS: dict[str, type[Params]] = {
     "mdn": MDNParams,
     "controller": ControllerParams,
     "evaluate": EvaluateParams,
+    "report": ReportParams,
 }
 SCALAR_PARAMETERS: dict[str, Any] = {"seed": Annotated[int, Field(ge=0)]}

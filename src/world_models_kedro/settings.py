@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from world_models_kedro.hooks import ValidateParametersHook
+from world_models_kedro.hooks import StageTimesHook, ValidateParametersHook
 
-HOOKS = (ValidateParametersHook(),)
+HOOKS = (ValidateParametersHook(), StageTimesHook())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

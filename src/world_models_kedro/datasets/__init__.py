@@ -7,11 +7,13 @@ from world_models_kedro.datasets.checkpoint_dataset import (
 )
 from world_models_kedro.datasets.episode_dataset import Episode, EpisodeDataset
 from world_models_kedro.datasets.episode_index import EpisodeIndexDataset
+from world_models_kedro.datasets.image_dataset import ImageDataset
 
 __all__ = [
     "Episode",
     "EpisodeDataset",
     "EpisodeIndexDataset",
+    "ImageDataset",
     "TorchCheckpointDataset",
     "TrainingState",
     "TrainingStateDataset",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from world_models_kedro.models.controller import LinearController
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE
@@ -36,6 +38,13 @@ def controller_from_checkpoint(checkpoint: dict[str, Any]) -> LinearController:
     model = LinearController(**checkpoint["config"])
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
+
+
+def flat_controller(checkpoint: dict[str, Any]) -> np.ndarray:
+    """A controller checkpoint's parameters as the flat vector CMA-ES searched (weights, bias)."""
+    _check_kind(checkpoint, "controller")
+    state = checkpoint["state_dict"]
+    return np.concatenate([state["fc.weight"].numpy().ravel(), state["fc.bias"].numpy()])
 
 
 def model_checkpoint(kind: str, model: Any, **extra: Any) -> dict[str, Any]:

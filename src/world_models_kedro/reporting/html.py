@@ -35,12 +35,12 @@ class Page:
             frame.to_html(index=False, border=0, float_format=float_format.format, na_rep="")
         )
 
-    def image(self, png: bytes, alt: str) -> None:
-        data = base64.b64encode(png).decode()
-        self.parts.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
-
-    def image_uri(self, uri: str, alt: str) -> None:
-        self.parts.append(f'<img alt="{html.escape(alt)}" src="{uri}">')
+    def image(self, data: bytes, alt: str, mime: str = "image/png") -> None:
+        """An image inlined as base64 (PNG, or GIF with ``mime="image/gif"``)."""
+        encoded = base64.b64encode(data).decode()
+        self.parts.append(
+            f'<img alt="{html.escape(alt)}" title="{html.escape(alt)}" src="data:{mime};base64,{encoded}">'
+        )
 
     def render(self) -> str:
         body = "\n".join(self.parts)

@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from matplotlib.figure import Figure
 
-from world_models_kedro.config import EnvParams, EvaluateParams, RolloutParams
+from world_models_kedro.config import EnvParams, EvaluateParams, ReportParams, RolloutParams
+from world_models_kedro.datasets.episode_dataset import Episode
+from world_models_kedro.envs.dream import dream_from_checkpoints
+from world_models_kedro.envs.spaces import actions_to_vectors
+from world_models_kedro.models.checkpoints import (
+    controller_from_checkpoint,
+    flat_controller,
+    mdn_from_checkpoint,
+    vae_from_checkpoint,
+)
 from world_models_kedro.pipelines.controller.nodes import check_world_model, env_action_space
 from world_models_kedro.reporting.figures import return_histogram, to_png, training_curves
+from world_models_kedro.reporting.gallery import (
+    arithmetic_figure,
+    attribute_vector,
+    dream_strip_figure,
+    dream_video,
+    interpolation_figure,
+    open_loop_dream,
+    pixel_attribute,
+    prior_samples_figure,
+    reconstruction_figure,
+    upscale,
+)
 from world_models_kedro.reporting.html import Page
-from world_models_kedro.training.evaluation import AgentSpec, Task, agent_pool, run_tasks
+from world_models_kedro.training.evaluation import (
+    AgentSpec,
+    Task,
+    agent_pool,
+    init_worker,
+    run_task,
+    run_tasks,
+)
 from world_models_kedro.utils.parallel import resolve_workers
 from world_models_kedro.utils.progress import Progress
 from world_models_kedro.utils.seeding import derive_seed
@@ -75,12 +107,7 @@ def evaluate_agent(
         exploration=RolloutParams(**rollouts).policy,
     )
     seeds = [derive_seed(seed, "evaluate", i) for i in range(params.trials)]
-    agent_params = np.concatenate(
-        [
-            controller_model["state_dict"]["fc.weight"].numpy().ravel(),
-            controller_model["state_dict"]["fc.bias"].numpy(),
-        ]
-    )
+    agent_params = flat_controller(controller_model)
     tasks = [Task(("agent", i), s, agent_params) for i, s in enumerate(seeds)]
     if params.baseline:
         tasks += [Task(("random", i), s, None) for i, s in enumerate(seeds)]
@@ -123,25 +150,184 @@ def evaluate_agent(
     return metrics, table
 
 
+def _episode_for_pictures(
+    rollouts: dict[str, Callable[[], Episode]], vae_model: dict[str, Any]
+) -> Episode:
+    """A held-out episode (one V never trained on), else the last one."""
+    held_out = [pid for pid in vae_model.get("val_episodes", []) if pid in rollouts]
+    return rollouts[held_out[0] if held_out else sorted(rollouts)[-1]]()
+
+
+def draw_world_model(
+    rollouts: dict[str, Callable[[], Episode]],
+    vae_model: dict[str, Any],
+    mdn_model: dict[str, Any],
+    report: dict[str, Any],
+    seed: int,
+) -> tuple[Figure, Figure, Figure, Figure, Figure]:
+    """Pictures of V and M: reconstructions, prior samples, an interpolation, latent arithmetic
+    and a real rollout beside M's dream of it (fed the same actions)."""
+    params = ReportParams(**report)
+    vae, mdn = vae_from_checkpoint(vae_model), mdn_from_checkpoint(mdn_model)
+    episode = _episode_for_pictures(rollouts, vae_model)
+    data = episode.read("observations", "actions")
+    frames, count = data["observations"], params.strip_frames
+    picks = np.linspace(0, len(frames) - 1, count).astype(int)
+    reconstructions = reconstruction_figure(vae, frames[picks])
+    prior = prior_samples_figure(vae, params.prior_samples, seed)
+    interpolation = interpolation_figure(
+        vae, frames[picks[0]], frames[picks[-1]], params.interpolation_steps
+    )
+    pool = np.concatenate(
+        [
+            rollouts[pid]()["observations"][:: params.strip_every]
+            for pid in sorted(rollouts)[: params.attribute_episodes]
+        ]
+    )
+    attribute = params.attribute
+    has = pixel_attribute(pool, attribute.region, attribute.channels, attribute.threshold)
+    if has.all() or not has.any():
+        logger.warning(
+            "report: every sampled frame %s '%s' (report.attribute): the latent arithmetic shows no change",
+            "has" if has.all() else "lacks", attribute.name,
+        )  # fmt: skip
+        vector = torch.zeros(vae.z_dim)
+    else:
+        vector = attribute_vector(vae, pool, has)
+    start = frames[picks[0]] if has.all() or not has.any() else pool[np.flatnonzero(~has)[0]]
+    arithmetic = arithmetic_figure(vae, start, vector, params.arithmetic_scales, attribute.name)
+    steps = min(len(data["actions"]), params.strip_every * (count - 1))
+    vectors = actions_to_vectors(mdn_model["action_space"], data["actions"][:steps])
+    dreamed = open_loop_dream(vae, mdn, frames[0], vectors, params.dream_temperature, seed)
+    strip = dream_strip_figure(
+        frames[: steps + 1], dreamed, params.strip_every, count, params.dream_temperature
+    )
+    logger.info(
+        "report: pictures of %s; '%s' in %d of %d sampled frames",
+        episode.path, attribute.name, int(has.sum()), len(has),
+    )  # fmt: skip
+    return reconstructions, prior, interpolation, arithmetic, strip
+
+
+def record_videos(
+    vae_model: dict[str, Any],
+    mdn_model: dict[str, Any],
+    controller_model: dict[str, Any],
+    env: dict[str, Any],
+    report: dict[str, Any],
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames of the trained agent playing the real environment and playing inside M's dream."""
+    params, env_params = ReportParams(**report), EnvParams(**env)
+    use_hidden = bool(controller_model.get("use_hidden", True))
+    spec = AgentSpec(
+        env=env_params,
+        vae=vae_model,
+        mdn=mdn_model if use_hidden else None,
+        action_space=controller_model["action_space"],
+        max_steps=params.video_steps,
+    )
+    init_worker(spec)
+    real = run_task(
+        Task(
+            ("video",),
+            derive_seed(seed, "video"),
+            flat_controller(controller_model),
+            keep_frames=True,
+        )
+    )
+    controller = controller_from_checkpoint(controller_model)
+    has_reward = (
+        mdn_model["config"]["predict_reward"] or env_params.dream_reward_per_step is not None
+    )
+    dream = dream_from_checkpoints(
+        mdn_model,
+        num_envs=1,
+        temperature=params.dream_temperature,
+        max_steps=params.video_steps,
+        reward_per_step=None if has_reward and mdn_model["config"]["predict_reward"] else 0.0,
+        vae_checkpoint=vae_model,
+    )
+    dreamed = dream_video(
+        dream, controller, use_hidden, params.video_steps, derive_seed(seed, "dream-video")
+    )
+    logger.info(
+        "report: videos of %d real and %d dreamed steps", len(real.frames) - 1, len(dreamed) - 1
+    )
+    return upscale(real.frames, params.video_scale), upscale(dreamed, params.video_scale)
+
+
+def _config_rows(parameters: dict[str, Any], prefix: str = "") -> list[dict[str, str]]:
+    rows = []
+    for key, value in parameters.items():
+        if isinstance(value, dict):
+            rows += _config_rows(value, f"{prefix}{key}.")
+        else:
+            rows.append({"parameter": f"{prefix}{key}", "value": json.dumps(value)})
+    return rows
+
+
+def _n_params(checkpoint: dict[str, Any]) -> int:
+    return int(sum(t.numel() for t in checkpoint["state_dict"].values()))
+
+
 def build_report(
     metrics: dict[str, Any],
     evaluation_returns: pd.DataFrame,
     vae_history: pd.DataFrame,
     mdn_history: pd.DataFrame,
     controller_history: pd.DataFrame,
+    reconstructions: bytes,
+    prior_samples: bytes,
+    interpolation: bytes,
+    arithmetic: bytes,
+    dream_strip: bytes,
+    agent_video: bytes,
+    dream_video: bytes,
+    vae_model: dict[str, Any],
+    mdn_model: dict[str, Any],
+    controller_model: dict[str, Any],
+    stage_times: dict[str, Any],
+    parameters: dict[str, Any],
 ) -> str:
-    """The HTML report: scores, return histogram against the baseline, V, M and C training curves."""
+    """The report: one self-contained HTML page (every picture inlined)."""
     page = Page(f"World Models on {metrics['env']}")
-    page.heading("Scores in the real environment")
-    rows = [{"policy": name, **metrics[name]} for name in ("agent", "random") if name in metrics]
+    page.heading("Scores")
+    train_in = metrics.get("train_in", "real")
+    rows = [
+        {"policy": name, "scored in": "real environment", **metrics[name]}
+        for name in ("agent", "random")
+        if name in metrics
+    ]
+    if "training_score" in metrics:
+        rows.insert(
+            0,
+            {
+                "policy": "agent",
+                "scored in": f"{train_in} (C's training score)",
+                "mean": metrics["training_score"],
+            },
+        )
     page.table(pd.DataFrame(rows))
     page.paragraph(
-        f"Controller trained in the {metrics.get('train_in', 'real')} environment; {metrics['trials']} seeded trials each.",
+        f"C trained in the {train_in} environment; {metrics['trials']} seeded real-environment trials per "
+        "policy, the random policy being the rollouts' exploration policy on the same seeds.",
         "note",
     )
     policies = [p for p in ("agent", "random") if f"{p}_return" in evaluation_returns]
     page.image(to_png(return_histogram(evaluation_returns, policies)), "return histogram")
-    page.heading("V: the VAE")
+    page.heading("The agent at work")
+    page.image(agent_video, "the trained agent in the real environment", "image/gif")
+    page.image(dream_video, "the trained agent inside M's dream", "image/gif")
+    page.paragraph(
+        "Left: C driving V and M in the real environment. Right: C acting inside M's dream, decoded by V.",
+        "note",
+    )
+    page.heading("V: what the VAE sees and imagines")
+    page.image(reconstructions, "reconstructions")
+    page.image(prior_samples, "samples from the prior")
+    page.image(interpolation, "latent interpolation")
+    page.image(arithmetic, "latent arithmetic")
     page.image(
         to_png(
             training_curves(
@@ -150,7 +336,8 @@ def build_report(
         ),
         "VAE training curve",
     )
-    page.heading("M: the MDN-RNN")
+    page.heading("M: the MDN-RNN and its dream")
+    page.image(dream_strip, "real vs dreamed rollout")
     page.image(
         to_png(
             training_curves(
@@ -182,4 +369,39 @@ def build_report(
         ),
         "CMA-ES curve",
     )
+    page.heading("Models, wall times and configuration")
+    page.table(
+        pd.DataFrame(
+            [
+                {
+                    "model": "V (ConvVAE)",
+                    "parameters": _n_params(vae_model),
+                    "config": json.dumps(vae_model["config"]),
+                },
+                {
+                    "model": "M (MDN-RNN)",
+                    "parameters": _n_params(mdn_model),
+                    "config": json.dumps(mdn_model["config"]),
+                },
+                {
+                    "model": "C (linear)",
+                    "parameters": _n_params(controller_model),
+                    "config": json.dumps(controller_model["config"]),
+                },
+            ]
+        ),
+        "{:.0f}",
+    )
+    if stage_times:
+        page.table(
+            pd.DataFrame(
+                [
+                    {"node": node, "seconds": t["seconds"], "finished": t["finished"]}
+                    for node, t in stage_times.items()
+                ]
+            ),
+            "{:.1f}",
+        )
+        page.paragraph("Wall time of each node's latest run (stage_times.json).", "note")
+    page.table(pd.DataFrame(_config_rows(parameters)))
     return page.render()

@@ -1,8 +1,9 @@
-"""``evaluate``: the trained agent over seeded real-environment trials, against the random baseline."""
+"""``evaluate``: the trained agent over seeded real-environment trials against the random baseline,
+pictures and videos of the world model, and the self-contained HTML report."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_report, evaluate_agent
+from .nodes import build_report, draw_world_model, evaluate_agent, record_videos
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -23,6 +24,31 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="evaluate_agent",
             ),
             Node(
+                draw_world_model,
+                inputs=["rollouts", "vae_model", "mdn_model", "params:report", "params:seed"],
+                outputs=[
+                    "vae_reconstructions",
+                    "vae_prior_samples",
+                    "vae_interpolation",
+                    "vae_arithmetic",
+                    "dream_strip",
+                ],
+                name="draw_world_model",
+            ),
+            Node(
+                record_videos,
+                inputs=[
+                    "vae_model",
+                    "mdn_model",
+                    "controller_model",
+                    "params:env",
+                    "params:report",
+                    "params:seed",
+                ],
+                outputs=["agent_video", "dream_video"],
+                name="record_videos",
+            ),
+            Node(
                 build_report,
                 inputs=[
                     "evaluation_metrics",
@@ -30,6 +56,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "vae_history",
                     "mdn_history",
                     "controller_history",
+                    "vae_reconstructions",
+                    "vae_prior_samples",
+                    "vae_interpolation",
+                    "vae_arithmetic",
+                    "dream_strip",
+                    "agent_video",
+                    "dream_video",
+                    "vae_model",
+                    "mdn_model",
+                    "controller_model",
+                    "stage_times",
+                    "parameters",
                 ],
                 outputs="report",
                 name="build_report",

@@ -1,0 +1,150 @@
+"""Pictures of the world model: what V sees and imagines, what M dreams, how C drives.
+
+Each function returns a matplotlib Figure (or uint8 frames for a video). No Kedro here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from world_models_kedro.envs.dream import DreamVectorEnv
+from world_models_kedro.envs.spaces import squash_to_vectors
+from world_models_kedro.models.controller import LinearController
+from world_models_kedro.models.mdnrnn import MDNRNN, sample_mdn
+from world_models_kedro.models.vae import ConvVAE, frames_to_tensor, tensor_to_frames
+from world_models_kedro.reporting.figures import frame_grid
+
+
+@torch.inference_mode()
+def encode_mu(vae: ConvVAE, frames: np.ndarray) -> torch.Tensor:
+    return vae.encode(frames_to_tensor(frames))[0]
+
+
+@torch.inference_mode()
+def decode(vae: ConvVAE, z: torch.Tensor) -> np.ndarray:
+    return tensor_to_frames(vae.decode(z))
+
+
+def reconstruction_figure(vae: ConvVAE, frames: np.ndarray) -> Figure:
+    """Real frames above V's reconstructions of them (decoded from mu)."""
+    return frame_grid(
+        [frames, decode(vae, encode_mu(vae, frames))],
+        ["real", "V's reconstruction"],
+        "Reconstructions",
+    )
+
+
+def prior_samples_figure(vae: ConvVAE, count: int, seed: int) -> Figure:
+    """Frames decoded from z ~ N(0, I): what V imagines with no input at all."""
+    z = torch.randn(count, vae.z_dim, generator=torch.Generator().manual_seed(seed))
+    frames = decode(vae, z)
+    half = (count + 1) // 2
+    return frame_grid([frames[:half], frames[half:]], ["z ~ N(0, I)", ""], "Samples from the prior")
+
+
+def interpolation_figure(vae: ConvVAE, start: np.ndarray, end: np.ndarray, steps: int) -> Figure:
+    """Decoded points on the straight line between two real frames' latent codes."""
+    z = encode_mu(vae, np.stack([start, end]))
+    weights = torch.linspace(0, 1, steps)[:, None]
+    path = decode(vae, (1 - weights) * z[0] + weights * z[1])
+    return frame_grid(
+        [np.stack([start, *([np.zeros_like(start)] * (steps - 2)), end]), path],
+        ["the two real frames", "decoded along the line between their codes"],
+        "Latent interpolation",
+    )
+
+
+def pixel_attribute(
+    frames: np.ndarray, region: Sequence[int], channels: Sequence[float], threshold: float
+) -> np.ndarray:
+    """Boolean per frame: the weighted channel sum, averaged over ``region`` [top, bottom, left,
+    right), exceeds ``threshold`` (CarRacing's "car on the grass": green minus red around the car)."""
+    top, bottom, left, right = region
+    patch = frames[:, top:bottom, left:right].astype(np.float32)
+    return (patch @ np.asarray(channels, np.float32)).mean(axis=(1, 2)) > threshold
+
+
+def attribute_vector(vae: ConvVAE, frames: np.ndarray, has: np.ndarray) -> torch.Tensor:
+    """Mean z of the frames with the attribute minus mean z of those without it."""
+    z = encode_mu(vae, frames)
+    mask = torch.as_tensor(has)
+    return z[mask].mean(0) - z[~mask].mean(0)
+
+
+def arithmetic_figure(
+    vae: ConvVAE, frame: np.ndarray, vector: torch.Tensor, scales: Sequence[float], name: str
+) -> Figure:
+    """A frame's code plus the attribute vector in steps, decoded (the talk's "sunglasses vector")."""
+    z = encode_mu(vae, frame[None])[0]
+    rows = decode(vae, torch.stack([z + s * vector for s in scales]))
+    labels = ", ".join(f"{s:+.1f}" for s in scales)
+    return frame_grid(
+        [frame[None], rows],
+        ["the real frame", f"z + k * ({name} vector), k = {labels}"],
+        "Latent arithmetic",
+    )
+
+
+@torch.inference_mode()
+def open_loop_dream(
+    vae: ConvVAE,
+    mdn: MDNRNN,
+    first_frame: np.ndarray,
+    action_vectors: np.ndarray,
+    temperature: float,
+    seed: int,
+) -> np.ndarray:
+    """M dreams forward from a real frame, fed the real episode's actions: decoded frames
+    (len(action_vectors) + 1, 64, 64, 3), starting with V's reconstruction of the first frame."""
+    generator = torch.Generator().manual_seed(seed)
+    z = encode_mu(vae, first_frame[None])
+    state = mdn.initial_state(1)
+    codes = [z]
+    for a in torch.as_tensor(action_vectors, dtype=torch.float32):
+        out, state = mdn(z[:, None], a[None, None], state)
+        z = sample_mdn(out.log_pi[:, 0], out.mu[:, 0], out.log_sigma[:, 0], temperature, generator)
+        codes.append(z)
+    return decode(vae, torch.cat(codes))
+
+
+def dream_strip_figure(
+    real: np.ndarray, dreamed: np.ndarray, every: int, count: int, temperature: float
+) -> Figure:
+    """Every ``every``-th frame of the real episode above the dream fed the same actions."""
+    index = np.arange(0, min(len(real), len(dreamed)), every)[:count]
+    return frame_grid(
+        [real[index], dreamed[index]],
+        [
+            f"real, every {every} steps",
+            f"M's dream from the first frame, same actions (tau {temperature})",
+        ],
+        "Real vs dreamed rollout",
+    )
+
+
+@torch.inference_mode()
+def dream_video(
+    dream: DreamVectorEnv, controller: LinearController, use_hidden: bool, steps: int, seed: int
+) -> np.ndarray:
+    """C acting inside a single dream: the decoded frames (up to ``steps`` + 1)."""
+    features = dream.reset_tensor(seed)
+    frames = [dream.render()[0]]
+    in_dim = controller.fc.in_features
+    for _ in range(steps):
+        raw = controller(features[:, :in_dim] if not use_hidden else features)
+        features, _, terminated, truncated = dream.step_tensor(
+            squash_to_vectors(dream.space_desc, raw)
+        )
+        if bool(terminated[0] | truncated[0]):
+            break
+        frames.append(dream.render()[0])
+    return np.stack(frames)
+
+
+def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of (T, H, W, 3) frames, for watchable GIFs."""
+    return frames.repeat(factor, axis=1).repeat(factor, axis=2)
