@@ -93,11 +93,7 @@ def _pydantic_problems(root: str, value: Any, model: Any, sources: ParameterSour
         for error in exc.errors():
             dotted = ".".join([root, *[str(p) for p in error["loc"] if not isinstance(p, int)]])
             shown = error.get("input")
-            where = (
-                sources.locate(dotted)
-                if error["type"] != "extra_forbidden"
-                else sources.locate(dotted)
-            )
+            where = sources.locate(dotted)
             if error["type"] == "extra_forbidden":
                 problems.append(f"{dotted} ({where}): unknown parameter")
             else:
@@ -114,23 +110,65 @@ def validate_parameters(params: Mapping[str, Any], sources: ParameterSources) ->
             problems += _pydantic_problems(root, value, PARAMETER_MODELS[root], sources)
         elif root in SCALAR_PARAMETERS:
             problems += _pydantic_problems(root, value, SCALAR_PARAMETERS[root], sources)
+    if not problems:
+        problems += _cross_checks(params, sources)
     if "env" in params and not problems:
         problems += check_environment(EnvParams(**params["env"]), sources)
     if problems:
         raise ParameterError("Invalid parameters:\n  - " + "\n  - ".join(problems))
 
 
+def _cross_checks(params: Mapping[str, Any], sources: ParameterSources) -> list[str]:
+    """Parameters of different groups that must agree."""
+    problems = []
+    controller, mdn, env = params.get("controller"), params.get("mdn"), params.get("env")
+    if controller and controller.get("train_in") == "dream" and mdn and env:
+        rewarded = (
+            mdn.get("model", {}).get("predict_reward")
+            or env.get("dream_reward_per_step") is not None
+        )
+        if not rewarded:
+            problems.append(
+                f"controller.train_in = 'dream' ({sources.locate('controller.train_in')}) needs a reward in "
+                f"the dream: set mdn.model.predict_reward: true ({sources.locate('mdn.model.predict_reward')}) "
+                f"or env.dream_reward_per_step ({sources.locate('env.dream_reward_per_step')})"
+            )
+    return problems
+
+
 def check_environment(env: EnvParams, sources: ParameterSources) -> list[str]:
-    from world_models_kedro.envs.factory import check_env_id
+    """The environment can be made, and its frames and actions fit ``env.frame``, ``env.crop``
+    and ``env.action_squash`` (one reset and one frame: cheap, and it saves a failed run)."""
+    from world_models_kedro.envs.factory import check_env_id, make_env
+    from world_models_kedro.envs.frames import preprocess_frame, raw_frame
+    from world_models_kedro.envs.spaces import describe_space
+
+    def where(key: str) -> str:
+        return f"env.{key} = {getattr(env, key)!r} ({sources.locate(f'env.{key}')})"
 
     try:
         check_env_id(env.id)
     except MissingPackageError as exc:
-        raise MissingPackageError(
-            f"env.id = {env.id!r} ({sources.locate('env.id')}): {exc}"
-        ) from exc
+        raise MissingPackageError(f"{where('id')}: {exc}") from exc
     except ValueError as exc:
-        return [f"env.id = {env.id!r} ({sources.locate('env.id')}): {exc}"]
+        return [f"{where('id')}: {exc}"]
+    instance = make_env(env)
+    try:
+        observation, _ = instance.reset(seed=0)
+        try:
+            frame = raw_frame(env, instance, observation)
+        except ValueError as exc:
+            return [f"{where('frame')}: {exc}"]
+        try:
+            preprocess_frame(frame, env.crop)
+        except ValueError as exc:
+            return [f"{where('crop')}: {exc}"]
+        try:
+            describe_space(instance.action_space, env.action_squash)
+        except ValueError as exc:
+            return [f"{where('action_squash')}: {exc}"]
+    finally:
+        instance.close()
     return []
 
 

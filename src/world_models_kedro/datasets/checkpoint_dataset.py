@@ -75,6 +75,27 @@ class TorchCheckpointDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
 
+    def preview(self) -> dict[str, Any]:
+        """Kedro-Viz table: the model's kind, parameter count, config and training summary."""
+        checkpoint = self.load()
+        rows = [["kind", str(checkpoint.get("kind"))]]
+        if "state_dict" in checkpoint:
+            rows.append(
+                ["parameters", str(sum(t.numel() for t in checkpoint["state_dict"].values()))]
+            )
+        rows += [[f"config.{k}", str(v)] for k, v in checkpoint.get("config", {}).items()]
+        for key in (
+            "epochs",
+            "val_loss",
+            "train_in",
+            "best_score",
+            "best_source",
+            "weights_sha256",
+        ):
+            if key in checkpoint:
+                rows.append([key, str(checkpoint[key])])
+        return {"index": list(range(len(rows))), "columns": ["field", "value"], "data": rows}
+
 
 class TrainingState:
     """Handle on a resumable training state file (model, optimizer, RNG, counters, history)."""

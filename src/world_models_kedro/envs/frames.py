@@ -46,9 +46,13 @@ def preprocess_frame(
         frame = np.moveaxis(frame, 0, -1)
     if crop is not None:
         top, bottom, left, right = crop
+        height, width = frame.shape[:2]
+        if not (top < bottom <= height and left < right <= width):
+            raise ValueError(
+                f"env.crop {list(crop)} ([top, bottom, left, right)) does not fit inside the "
+                f"{height}x{width} frame"
+            )
         frame = frame[top:bottom, left:right]
-        if frame.size == 0:
-            raise ValueError(f"env.crop {list(crop)} leaves nothing of a {frame.shape} frame")
     if frame.shape[-1] == 1:
         frame = np.repeat(frame, 3, axis=-1)
     elif frame.shape[-1] == 4:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from world_models_kedro.training.streams import (
 )
 from world_models_kedro.utils.device import resolve_device
 from world_models_kedro.utils.hashing import state_dict_hash
+from world_models_kedro.utils.progress import Progress
 
 logger = logging.getLogger(__name__)
 SEQUENCE_KEYS = ("mu", "logvar", "actions", "rewards", "dones", "mask")
@@ -73,24 +74,37 @@ def build_sequences(
             f"the latents were encoded by {len(sources)} different VAEs ({sorted(map(str, sources))}): "
             "run `kedro run --pipelines=encode` again so that one VAE encodes every episode"
         )
-    for pid, load in sorted(latents.items()):
-        episode = load().read()
-        windows = episode_sequences(episode, params.sequence_length)
-        meta = episode["meta"]
-        yield {
-            pid: windows
-            | {
-                "meta": {
-                    "length": len(windows["mask"]),  # windows: the items M trains on
-                    "steps": int(windows["mask"].sum()),
-                    "action_space": meta["action_space"],
-                    "z_dim": meta["z_dim"],
-                    "source_hash": meta["source_hash"],
-                    "settings_hash": meta.get("settings_hash"),
-                    "sequence_length": params.sequence_length,
+    with Progress(len(latents), "mdn sequences", "episodes", logger, rate_of="steps") as progress:
+        for pid, load in sorted(latents.items()):
+            episode = load().read()
+            windows = episode_sequences(episode, params.sequence_length)
+            meta = episode["meta"]
+            yield {
+                pid: windows
+                | {
+                    "meta": {
+                        "length": len(windows["mask"]),  # windows: the items M trains on
+                        "steps": int(windows["mask"].sum()),
+                        "action_space": meta["action_space"],
+                        "z_dim": meta["z_dim"],
+                        "source_hash": meta["source_hash"],
+                        "settings_hash": meta.get("settings_hash"),
+                        "sequence_length": params.sequence_length,
+                    }
                 }
             }
-        }
+            progress.update(1, amount=int(windows["mask"].sum()))
+
+
+def first_frames(episodes: Iterable[Episode]) -> dict[str, np.ndarray]:
+    """``mu`` and ``logvar`` of each episode's first frame (E, z_dim): where dreams start.
+    One episode in memory at a time."""
+    mus, logvars = [], []
+    for episode in episodes:
+        data = episode.read("mu", "logvar")
+        mus.append(data["mu"][0, 0].copy())
+        logvars.append(data["logvar"][0, 0].copy())
+    return {"mu": np.stack(mus), "logvar": np.stack(logvars)}
 
 
 def _sequences_of(episode: Episode) -> dict[str, np.ndarray]:
@@ -203,7 +217,7 @@ def train_mdn(
     )
     history = fit(spec, training_state, params.resume, logger)
     model = model.cpu().eval()
-    openings = [episodes[pid].read("mu", "logvar") for pid in train_ids or val_ids]
+    openings = first_frames(episodes[pid] for pid in train_ids or val_ids)
     last = history.iloc[-1].to_dict() if len(history) else {}
     checkpoint = model_checkpoint(
         "mdn",
@@ -213,8 +227,8 @@ def train_mdn(
         action_space=space,
         # Encoded real first frames: where dreams start (envs/dream.py).
         initial_frames={
-            "mu": torch.from_numpy(np.stack([o["mu"][0, 0] for o in openings])),
-            "logvar": torch.from_numpy(np.stack([o["logvar"][0, 0] for o in openings])),
+            "mu": torch.from_numpy(openings["mu"]),
+            "logvar": torch.from_numpy(openings["logvar"]),
         },
         epochs=params.epochs,
         val_loss=float(last.get("val_loss", float("nan"))),
