@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import torch
@@ -21,7 +21,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from world_models_kedro.datasets.checkpoint_dataset import TrainingState
-from world_models_kedro.training.streams import EpisodeStream
+from world_models_kedro.datasets.episode_dataset import Episode
+from world_models_kedro.training.streams import (
+    EpisodeStream,
+    Extract,
+    fingerprint_episodes,
+    make_loader,
+    split_episodes,
+)
 from world_models_kedro.utils.progress import Progress
 from world_models_kedro.utils.seeding import derive_seed
 
@@ -54,6 +61,73 @@ class FitSpec:
     model_config: dict[str, Any]
     fingerprint: dict[str, Any]  # data + hyperparameters: a saved state must match to resume
     grad_clip: float | None = None
+
+
+class EpisodeTrainingParams(Protocol):
+    """What :func:`episode_fit_spec` reads from a pipeline's parameters (VAEParams, MDNParams)."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    validation_fraction: float
+    shuffle_episodes: int
+    loader_workers: int
+
+    def fingerprint_dict(self, exclude: set[str] | None = None) -> dict[str, Any]: ...
+
+
+def episode_fit_spec(
+    name: str,
+    model: nn.Module,
+    loss_fn: LossFn,
+    episodes: Mapping[str, Episode],
+    extract: Extract,
+    items_of: Callable[[Episode], int],
+    params: EpisodeTrainingParams,
+    seed: int,
+    device: torch.device,
+    grad_clip: float | None = None,
+) -> tuple[FitSpec, list[str], list[str]]:
+    """Everything :func:`fit` needs to train ``model`` on items streamed from ``episodes``:
+    a seeded split into training and validation episodes, streams, loaders, Adam, and the
+    fingerprint a saved state must match. Returns (spec, training ids, validation ids)."""
+    train_ids, val_ids = split_episodes(list(episodes), params.validation_fraction, seed)
+
+    def stream(ids: list[str], shuffle: bool) -> EpisodeStream:
+        return EpisodeStream(
+            [episodes[i] for i in ids],
+            extract,
+            params.batch_size,
+            params.shuffle_episodes,
+            shuffle,
+            seed,
+        )
+
+    train = stream(train_ids, True)
+    val = stream(val_ids, False) if val_ids else None
+    spec = FitSpec(
+        name=name,
+        model=model,
+        optimizer=torch.optim.Adam(model.parameters(), lr=params.learning_rate),
+        loss_fn=loss_fn,
+        train=train,
+        train_loader=make_loader(train, params.loader_workers),
+        val_loader=make_loader(val, params.loader_workers) if val is not None else None,
+        epochs=params.epochs,
+        seed=seed,
+        device=device,
+        train_batches=train.count_batches([items_of(episodes[i]) for i in train_ids]),
+        model_config=dict(model.config),
+        fingerprint={
+            "data": fingerprint_episodes(dict(episodes)),
+            "params": params.fingerprint_dict(
+                exclude={"epochs", "resume", "device", "loader_workers"}
+            ),
+            "seed": seed,
+        },
+        grad_clip=grad_clip,
+    )
+    return spec, train_ids, val_ids
 
 
 def _diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

@@ -17,13 +17,7 @@ from world_models_kedro.datasets.episode_dataset import Episode
 from world_models_kedro.envs.spaces import action_dim, actions_to_vectors
 from world_models_kedro.models.checkpoints import model_checkpoint
 from world_models_kedro.models.mdnrnn import MDNRNN, mdn_nll
-from world_models_kedro.training.loop import FitSpec, fit
-from world_models_kedro.training.streams import (
-    EpisodeStream,
-    fingerprint_episodes,
-    make_loader,
-    split_episodes,
-)
+from world_models_kedro.training.loop import episode_fit_spec, fit
 from world_models_kedro.utils.device import resolve_device
 from world_models_kedro.utils.hashing import state_dict_hash
 from world_models_kedro.utils.progress import Progress
@@ -163,48 +157,15 @@ def train_mdn(
         )
     first = next(iter(episodes.values())).meta
     z_dim, space = int(first["z_dim"]), first["action_space"]
-    train_ids, val_ids = split_episodes(list(episodes), params.validation_fraction, seed)
     device = resolve_device(params.device)
     torch.manual_seed(seed)
     model = MDNRNN(z_dim=z_dim, action_dim=action_dim(space), **params.model.model_dump()).to(
         device
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
-
-    def stream(ids: list[str], shuffle: bool) -> EpisodeStream:
-        return EpisodeStream(
-            [episodes[i] for i in ids],
-            _sequences_of,
-            params.batch_size,
-            params.shuffle_episodes,
-            shuffle,
-            seed,
-        )
-
-    train = stream(train_ids, True)
-    val = stream(val_ids, False) if val_ids else None
-    spec = FitSpec(
-        name="mdn",
-        model=model,
-        optimizer=optimizer,
-        loss_fn=_mdn_step(params),
-        train=train,
-        train_loader=make_loader(train, params.loader_workers),
-        val_loader=make_loader(val, params.loader_workers) if val else None,
-        epochs=params.epochs,
-        seed=seed,
-        device=device,
-        train_batches=train.count_batches([episodes[i].length for i in train_ids]),
-        model_config=model.config,
-        fingerprint={
-            "data": fingerprint_episodes(episodes),
-            "params": params.fingerprint_dict(
-                exclude={"epochs", "resume", "device", "loader_workers"}
-            ),
-            "seed": seed,
-        },
+    spec, train_ids, val_ids = episode_fit_spec(
+        "mdn", model, _mdn_step(params), episodes, _sequences_of, lambda ep: ep.length, params, seed, device,
         grad_clip=params.grad_clip,
-    )
+    )  # fmt: skip
     logger.info(
         "mdn: %d parameters (z %d, action %d, hidden %d, %d Gaussians), %d training and %d validation episodes",
         sum(p.numel() for p in model.parameters()),

@@ -14,13 +14,9 @@ from world_models_kedro.datasets.checkpoint_dataset import TrainingState
 from world_models_kedro.datasets.episode_dataset import Episode
 from world_models_kedro.models.checkpoints import model_checkpoint
 from world_models_kedro.models.vae import ConvVAE, frames_to_tensor, vae_loss
-from world_models_kedro.training.loop import FitSpec, fit
+from world_models_kedro.training.loop import episode_fit_spec, fit
 from world_models_kedro.training.streams import (
-    EpisodeStream,
-    fingerprint_episodes,
     frames_of,
-    make_loader,
-    split_episodes,
 )
 from world_models_kedro.utils.device import resolve_device
 from world_models_kedro.utils.hashing import state_dict_hash
@@ -57,44 +53,19 @@ def train_vae(
             "vae: there are no rollouts to train on: run `kedro run --pipelines=rollouts` first"
         )
     episodes = {pid: load() for pid, load in rollouts.items()}
-    train_ids, val_ids = split_episodes(list(episodes), params.validation_fraction, seed)
     device = resolve_device(params.device)
     torch.manual_seed(seed)
     model = ConvVAE(**params.model.model_dump()).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
-
-    def stream(ids: list[str], shuffle: bool) -> EpisodeStream:
-        return EpisodeStream(
-            [episodes[i] for i in ids],
-            frames_of,
-            params.batch_size,
-            params.shuffle_episodes,
-            shuffle,
-            seed,
-        )
-
-    train = stream(train_ids, True)
-    val = stream(val_ids, False) if val_ids else None
-    spec = FitSpec(
-        name="vae",
-        model=model,
-        optimizer=optimizer,
-        loss_fn=_vae_step(params),
-        train=train,
-        train_loader=make_loader(train, params.loader_workers),
-        val_loader=make_loader(val, params.loader_workers) if val else None,
-        epochs=params.epochs,
-        seed=seed,
-        device=device,
-        train_batches=train.count_batches([episodes[i].length + 1 for i in train_ids]),
-        model_config=model.config,
-        fingerprint={
-            "data": fingerprint_episodes(episodes),
-            "params": params.fingerprint_dict(
-                exclude={"epochs", "resume", "device", "loader_workers"}
-            ),
-            "seed": seed,
-        },
+    spec, train_ids, val_ids = episode_fit_spec(
+        "vae",
+        model,
+        _vae_step(params),
+        episodes,
+        frames_of,
+        lambda ep: ep.length + 1,
+        params,
+        seed,
+        device,
     )
     logger.info(
         "vae: %d parameters, %d training and %d validation episodes (%d frames), device %s",
