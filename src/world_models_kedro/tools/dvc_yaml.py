@@ -4,7 +4,7 @@ One DVC stage per Kedro pipeline (``kedro run --env=<env> --pipelines=<name>``) 
 - ``deps``: the pipeline's folder, every project module it imports (found by reading the imports),
   the catalog and globals files, and the upstream stages' outputs;
 - ``params``: the parameter groups its nodes read, from the file that really sets them in <env>;
-- ``outs``: every persisted catalog output (small reporting files uncached, so git keeps them);
+- ``outs``: every persisted catalog output (small CSV/JSON reports uncached: git keeps them);
   the evaluation metrics as ``metrics``, and top-level ``plots`` for the training curves.
 
     python -m world_models_kedro.tools.dvc_yaml --env base            # -> dvc.yaml
@@ -172,9 +172,7 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
             path = paths[dataset]
             if dataset in METRICS:
                 metrics.append({path: {"cache": False}})
-            elif (
-                "08_reporting" in path
-            ):  # small files, kept in git; top-level `plots` draws the CSVs
+            elif path.endswith((".csv", ".json")):  # small text, kept in git; `plots` draws the CSVs
                 outs.append({path: {"cache": False}})
             else:
                 outs.append(path)
