@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -54,21 +53,23 @@ PLOTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _module_file(module: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ModuleNotFoundError, ValueError):  # "package.module.Name": a name, not a module
-        return None
-    return Path(spec.origin) if spec and spec.origin else None
+def _module_file(module: str, src: Path) -> Path | None:
+    """The file of a project module under ``src`` (never the installed copy: a worktree or a CI
+    checkout must name its own files); None for a name that is not a module."""
+    base = src.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
-def project_imports(module: str, seen: set[str] | None = None) -> set[str]:
+def project_imports(module: str, src: Path, seen: set[str] | None = None) -> set[str]:
     """Every module of the package that ``module`` imports, directly or not."""
     seen = seen if seen is not None else set()
     if module in seen:
         return seen
     seen.add(module)
-    path = _module_file(module)
+    path = _module_file(module, src)
     if path is None or path.suffix != ".py":
         return seen
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
@@ -83,8 +84,8 @@ def project_imports(module: str, seen: set[str] | None = None) -> set[str]:
                 base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             names = [base] + [f"{base}.{alias.name}" for alias in node.names]
         for name in names:
-            if name.startswith(PACKAGE) and _module_file(name) is not None:
-                project_imports(name, seen)
+            if name.startswith(PACKAGE) and _module_file(name, src) is not None:
+                project_imports(name, src, seen)
     return seen
 
 
@@ -138,13 +139,13 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
     for name in ORDER:
         pipeline = pipelines[name]
         folder = project / "src" / PACKAGE / "pipelines" / name
-        modules = project_imports(f"{PACKAGE}.pipelines.{name}.pipeline")
+        modules = project_imports(f"{PACKAGE}.pipelines.{name}.pipeline", project / "src")
         code = sorted(
             {
-                _rel(_module_file(m), project)
+                _rel(_module_file(m, project / "src"), project)
                 for m in modules
                 if not m.startswith(f"{PACKAGE}.pipelines.{name}")
-                and _module_file(m).name != "__init__.py"
+                and _module_file(m, project / "src").name != "__init__.py"
             }
         )
         outputs = [d for d in sorted(pipeline.all_outputs()) if paths.get(d)]
@@ -172,7 +173,9 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
             path = paths[dataset]
             if dataset in METRICS:
                 metrics.append({path: {"cache": False}})
-            elif path.endswith((".csv", ".json")):  # small text, kept in git; `plots` draws the CSVs
+            elif path.endswith(
+                (".csv", ".json")
+            ):  # small text, kept in git; `plots` draws the CSVs
                 outs.append({path: {"cache": False}})
             else:
                 outs.append(path)
