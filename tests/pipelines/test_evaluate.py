@@ -14,11 +14,13 @@ import torch
 from tests.conftest import (
     CONTROLLER_HISTORY,
     CONTROLLER_MODEL,
+    DATA_ROOT,
     EVALUATION_RETURNS,
     MDN_HISTORY,
     MDN_MODEL,
     METRICS,
     REPORT,
+    ROLLOUTS_DIR,
     VAE_HISTORY,
     VAE_MODEL,
     in_chain,
@@ -33,7 +35,37 @@ pytestmark = pytest.mark.slow
 TRIALS, MAX_STEPS, SEED = 3, 40, 0  # conf/test
 MODELS = [VAE_MODEL, MDN_MODEL, CONTROLLER_MODEL]
 HISTORIES = [VAE_HISTORY, MDN_HISTORY, CONTROLLER_HISTORY]
+# What `evaluate` reads: the models, their histories, and the rollouts (the report's pictures).
+INPUTS = [*MODELS, *HISTORIES, ROLLOUTS_DIR]
 SUMMARY = ["max", "mean", "min", "n", "std"]
+REPORTING = DATA_ROOT / "08_reporting"
+FIGURES = {  # build_report's argument -> the PNG that draw_world_model saved
+    "reconstructions": REPORTING / "figures/vae_reconstructions.png",
+    "prior_samples": REPORTING / "figures/vae_prior_samples.png",
+    "interpolation": REPORTING / "figures/vae_interpolation.png",
+    "arithmetic": REPORTING / "figures/vae_arithmetic.png",
+    "dream_strip": REPORTING / "figures/dream_strip.png",
+}
+VIDEOS = {"agent_video": REPORTING / "agent_real.gif", "dream_video": REPORTING / "agent_dream.gif"}
+STAGE_TIMES = REPORTING / "stage_times.json"
+PNGS_IN_REPORT = 4 + len(FIGURES)  # histogram, V/M/C curves, and V's and M's pictures
+
+
+def report_inputs(project: Path) -> dict:
+    """build_report's arguments, read back from what a run left in ``project``."""
+    return {
+        "metrics": json.loads((project / METRICS).read_text()),
+        "evaluation_returns": pd.read_csv(project / EVALUATION_RETURNS),
+        "vae_history": pd.read_csv(project / VAE_HISTORY),
+        "mdn_history": pd.read_csv(project / MDN_HISTORY),
+        "controller_history": pd.read_csv(project / CONTROLLER_HISTORY),
+        **{name: (project / path).read_bytes() for name, path in {**FIGURES, **VIDEOS}.items()},
+        "vae_model": load_checkpoint(project / VAE_MODEL),
+        "mdn_model": load_checkpoint(project / MDN_MODEL),
+        "controller_model": load_checkpoint(project / CONTROLLER_MODEL),
+        "stage_times": json.loads((project / STAGE_TIMES).read_text()),
+        "parameters": {"seed": SEED, "evaluate": {"trials": TRIALS}},
+    }
 
 
 def edit_checkpoint(path: Path, **changes) -> None:
@@ -94,28 +126,30 @@ def test_the_report_is_one_self_contained_page(built_project: Path) -> None:
     html = (built_project / REPORT).read_text()
     assert html.lstrip().lower().startswith("<!doctype html>")
     assert "World Models on CarRacing-v3" in html
-    # the scores of both policies, the histogram and the V, M and C training curves: inline PNGs
+    # the scores of both policies, the histogram, the V, M and C training curves and the
+    # pictures of V and M: inline PNGs; the agent's two videos: inline GIFs
     assert re.search(r"<td>agent</td>", html) and re.search(r"<td>random</td>", html)
-    assert html.count("data:image/png;base64,") == 4
-    for heading in ("V: the VAE", "M: the MDN-RNN", "C: the controller"):
+    assert html.count("data:image/png;base64,") == PNGS_IN_REPORT
+    assert html.count("data:image/gif;base64,") == len(VIDEOS)
+    for heading in ("V: what the VAE", "M: the MDN-RNN", "C: the controller"):
         assert heading in html
     # nothing to fetch: no external images, scripts or style sheets
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", html)
 
 
 def test_the_report_without_a_baseline(built_project: Path) -> None:
-    metrics = json.loads((built_project / METRICS).read_text())
-    del metrics["random"]
-    table = pd.read_csv(built_project / EVALUATION_RETURNS)
-    table = table.drop(columns=["random_return", "random_steps"])
-    histories = [pd.read_csv(built_project / path) for path in HISTORIES]
-    html = build_report(metrics, table, *histories)
+    inputs = report_inputs(built_project)
+    del inputs["metrics"]["random"]
+    inputs["evaluation_returns"] = inputs["evaluation_returns"].drop(
+        columns=["random_return", "random_steps"]
+    )
+    html = build_report(**inputs)
     assert "<td>agent</td>" in html and "<td>random</td>" not in html
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == PNGS_IN_REPORT
 
 
 def test_the_number_of_workers_does_not_matter(project_from, built_project: Path) -> None:
-    project = project_from(built_project, only=MODELS + HISTORIES)
+    project = project_from(built_project, only=INPUTS)
     run_pipeline(project, ["evaluate"], runtime_params={"evaluate": {"workers": 2}})
     pd.testing.assert_frame_equal(
         pd.read_csv(project / EVALUATION_RETURNS), pd.read_csv(built_project / EVALUATION_RETURNS)
@@ -126,7 +160,7 @@ def test_the_number_of_workers_does_not_matter(project_from, built_project: Path
 
 
 def test_a_controller_for_another_action_space(project_from, built_project: Path) -> None:
-    project = project_from(built_project, only=MODELS + HISTORIES)
+    project = project_from(built_project, only=INPUTS)
     edit_checkpoint(
         project / CONTROLLER_MODEL, action_space={"type": "Discrete", "n": 5, "start": 0}
     )
@@ -137,7 +171,7 @@ def test_a_controller_for_another_action_space(project_from, built_project: Path
 
 
 def test_a_controller_trained_with_other_models(project_from, built_project: Path) -> None:
-    project = project_from(built_project, only=MODELS + HISTORIES)
+    project = project_from(built_project, only=INPUTS)
     edit_checkpoint(project / CONTROLLER_MODEL, mdn_sha256="another-mdn")
     message = fails(project)
     assert "data/test/06_models/controller.pt" in message
@@ -145,7 +179,7 @@ def test_a_controller_trained_with_other_models(project_from, built_project: Pat
 
 
 def test_an_mdn_for_another_latent_size(project_from, built_project: Path) -> None:
-    project = project_from(built_project, only=MODELS + HISTORIES)
+    project = project_from(built_project, only=INPUTS)
     edit_checkpoint(project / MDN_MODEL, config__z_dim=16)
     message = fails(project)
     assert "data/test/06_models/mdn.pt' was trained for latents of size 16" in message
@@ -153,7 +187,7 @@ def test_an_mdn_for_another_latent_size(project_from, built_project: Path) -> No
 
 
 def test_an_mdn_trained_on_another_vae(project_from, built_project: Path) -> None:
-    project = project_from(built_project, only=MODELS + HISTORIES)
+    project = project_from(built_project, only=INPUTS)
     edit_checkpoint(project / MDN_MODEL, vae_sha256="another-vae")
     message = fails(project)
     assert "data/test/06_models/mdn.pt" in message and "data/test/06_models/vae.pt" in message

@@ -91,17 +91,19 @@ class DreamVectorEnv(VectorEnv):
         noise = torch.randn(mu.shape, generator=self.generator, device=self.device)
         return mu + torch.exp(0.5 * logvar) * noise
 
+    @torch.inference_mode()
     def reset_tensor(
         self, seed: int | None = None, initial_z: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """Start every dream anew (from ``initial_z`` if given): the features C sees."""
         if seed is not None:
             self.generator.manual_seed(seed)
         self.z = (
             initial_z.to(self.device) if initial_z is not None else self._initial_z(self.num_envs)
         )
         self.state = self.mdn.initial_state(self.num_envs, self.device)
-        self.steps.zero_()
-        self.needs_reset.zero_()
+        self.steps = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
+        self.needs_reset = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return self.features()
 
     @torch.inference_mode()

@@ -137,8 +137,13 @@ def unit_to_action(desc: dict[str, Any], u: np.ndarray) -> np.ndarray | int:
 
 
 def squash_action(desc: dict[str, Any], raw: np.ndarray) -> np.ndarray | int:
-    """Controller output -> action: tanh into [-1, 1], then :func:`unit_to_action`."""
-    return unit_to_action(desc, np.tanh(np.asarray(raw, dtype=np.float32)))
+    """Controller output -> action: tanh into [-1, 1], then :func:`unit_to_action`.
+
+    Discrete choices take the argmax of the raw outputs (tanh saturates to 1.0 in float32 and
+    would turn large outputs into ties), exactly as the dream does (:func:`squash_to_vectors`).
+    """
+    raw = np.asarray(raw, dtype=np.float32)
+    return unit_to_action(desc, raw if desc["type"] != "Box" else np.tanh(raw))
 
 
 def squash_to_vectors(desc: dict[str, Any], raw: Any) -> Any:

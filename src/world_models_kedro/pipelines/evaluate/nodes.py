@@ -168,6 +168,7 @@ def draw_world_model(
     """Pictures of V and M: reconstructions, prior samples, an interpolation, latent arithmetic
     and a real rollout beside M's dream of it (fed the same actions)."""
     params = ReportParams(**report)
+    check_world_model(vae_model, mdn_model, mdn_model.get("action_space", {}))
     vae, mdn = vae_from_checkpoint(vae_model), mdn_from_checkpoint(mdn_model)
     episode = _episode_for_pictures(rollouts, vae_model)
     data = episode.read("observations", "actions")
@@ -219,6 +220,9 @@ def record_videos(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frames of the trained agent playing the real environment and playing inside M's dream."""
     params, env_params = ReportParams(**report), EnvParams(**env)
+    space = env_action_space(env_params)
+    check_world_model(vae_model, mdn_model, space)
+    check_controller(controller_model, vae_model, mdn_model, space)
     use_hidden = bool(controller_model.get("use_hidden", True))
     spec = AgentSpec(
         env=env_params,
@@ -237,15 +241,12 @@ def record_videos(
         )
     )
     controller = controller_from_checkpoint(controller_model)
-    has_reward = (
-        mdn_model["config"]["predict_reward"] or env_params.dream_reward_per_step is not None
-    )
     dream = dream_from_checkpoints(
         mdn_model,
         num_envs=1,
         temperature=params.dream_temperature,
         max_steps=params.video_steps,
-        reward_per_step=None if has_reward and mdn_model["config"]["predict_reward"] else 0.0,
+        reward_per_step=None if mdn_model["config"]["predict_reward"] else 0.0,  # unused: a video
         vae_checkpoint=vae_model,
     )
     dreamed = dream_video(
@@ -308,7 +309,9 @@ def build_report(
                 "mean": metrics["training_score"],
             },
         )
-    page.table(pd.DataFrame(rows))
+    scores = pd.DataFrame(rows)
+    scores["n"] = scores["n"].astype("Int64")  # whole trial counts (blank for C's training score)
+    page.table(scores)
     page.paragraph(
         f"C trained in the {train_in} environment; {metrics['trials']} seeded real-environment trials per "
         "policy, the random policy being the rollouts' exploration policy on the same seeds.",

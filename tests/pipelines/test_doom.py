@@ -1,0 +1,111 @@
+"""VizDoom TakeCover (the paper's second experiment) at test scale: Discrete(3) actions, an M with
+a done head and no reward head, C trained only in the dream (+1 per step survived), scored in
+the real game. Skipped where ``vizdoom`` is not installed (CI installs it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import (
+    CONTROLLER_HISTORY,
+    CONTROLLER_MODEL,
+    EVALUATION_RETURNS,
+    LATENTS_DIR,
+    MDN_MODEL,
+    METRICS,
+    REPORT,
+    ROLLOUTS_DIR,
+    VAE_MODEL,
+    file_ids,
+    load_checkpoint,
+    run_pipeline,
+)
+from world_models_kedro.datasets import EpisodeDataset
+
+pytest.importorskip("vizdoom")
+
+pytestmark = pytest.mark.slow
+
+ENV_ID, MAX_STEPS, EPISODES, Z_DIM, HIDDEN = "VizdoomTakeCover-v1", 60, 3, 8, 16
+TAKE_COVER = {"type": "Discrete", "n": 3, "start": 0}  # move left, move right, stay
+DOOM = {
+    "env": {
+        "id": ENV_ID,
+        "frame": "screen",
+        "crop": None,
+        "max_steps": MAX_STEPS,
+        "dream_reward_per_step": 1.0,
+        "action_squash": None,
+    },
+    "rollouts": {
+        "n_episodes": EPISODES,
+        "policy": {"kind": "random", "low": None, "high": None},
+    },
+    "mdn": {"model": {"predict_reward": False, "predict_done": True}},
+    "controller": {"train_in": "dream", "eval_trials": 2},
+    "evaluate": {"trials": 2},
+    "report": {
+        # conf/doom's attribute, with a threshold low enough to split the frames of 60-step
+        # episodes (which see few fireballs), so that an attribute vector is computed
+        "attribute": {
+            "name": "fireball ahead",
+            "region": [16, 48, 16, 48],
+            "channels": [1.0, -0.5, -0.5],
+            "threshold": 10.0,
+        },
+        "video_steps": 10,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def take_cover(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.conftest import make_project
+
+    path = make_project(tmp_path_factory.mktemp("doom") / "project")
+    run_pipeline(path, None, runtime_params=DOOM)
+    return path
+
+
+def test_take_cover_end_to_end(take_cover: Path) -> None:
+    ids = file_ids(take_cover / ROLLOUTS_DIR)
+    assert len(ids) == EPISODES and file_ids(take_cover / LATENTS_DIR) == ids
+    episode = EpisodeDataset(str(take_cover / ROLLOUTS_DIR / f"{ids[0]}.npz")).load()
+    length = len(episode["actions"])
+    assert 1 <= length <= MAX_STEPS
+    assert episode["observations"].shape == (length + 1, 64, 64, 3)
+    assert set(np.unique(episode["actions"])) <= {0, 1, 2}
+    assert episode["meta"]["action_space"] == TAKE_COVER
+    latents = EpisodeDataset(str(take_cover / LATENTS_DIR / f"{ids[0]}.npz")).load()
+    assert latents["mu"].shape == (length + 1, Z_DIM) and np.isfinite(latents["mu"]).all()
+
+    vae, mdn, controller = (
+        load_checkpoint(take_cover / path) for path in (VAE_MODEL, MDN_MODEL, CONTROLLER_MODEL)
+    )
+    assert vae["config"]["z_dim"] == Z_DIM
+    assert mdn["action_space"] == TAKE_COVER and controller["action_space"] == TAKE_COVER
+    assert mdn["config"]["action_dim"] == 3 and controller["config"]["action_dim"] == 3
+    assert mdn["config"]["predict_reward"] is False and mdn["config"]["predict_done"] is True
+    assert len(mdn["initial_frames"]["mu"]) >= 1
+    assert controller["train_in"] == "dream"
+    assert controller["mdn_sha256"] == mdn["weights_sha256"]
+    # +1 per dreamed step survived: a dream score is a number of steps
+    assert 1.0 <= controller["best_score"] <= 30.0  # conf/test controller.dream.max_steps
+    assert len(pd.read_csv(take_cover / CONTROLLER_HISTORY)) == 2
+
+    metrics = json.loads((take_cover / METRICS).read_text())
+    assert metrics["env"] == ENV_ID and metrics["train_in"] == "dream"
+    assert metrics["training_score"] == pytest.approx(controller["best_score"])
+    table = pd.read_csv(take_cover / EVALUATION_RETURNS)
+    for policy in ("agent", "random"):
+        assert metrics[policy]["n"] == 2
+        assert table[f"{policy}_steps"].between(1, MAX_STEPS).all()
+        assert (table[f"{policy}_return"] > 0).all()  # TakeCover pays for survival
+    html = (take_cover / REPORT).read_text()
+    assert f"World Models on {ENV_ID}" in html and "fireball ahead" in html
+    assert html.count("data:image/gif;base64,") == 2
