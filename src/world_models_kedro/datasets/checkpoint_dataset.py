@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from kedro.io.core import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
 
 from world_models_kedro.utils.atomic import atomic_write_bytes
 
@@ -75,7 +76,7 @@ class TorchCheckpointDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
 
-    def preview(self) -> dict[str, Any]:
+    def preview(self) -> TablePreview:
         """Kedro-Viz table: the model's kind, parameter count, config and training summary."""
         checkpoint = self.load()
         rows = [["kind", str(checkpoint.get("kind"))]]
@@ -94,7 +95,9 @@ class TorchCheckpointDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         ):
             if key in checkpoint:
                 rows.append([key, str(checkpoint[key])])
-        return {"index": list(range(len(rows))), "columns": ["field", "value"], "data": rows}
+        return TablePreview(
+            {"index": list(range(len(rows))), "columns": ["field", "value"], "data": rows}
+        )
 
 
 class TrainingState:

@@ -18,6 +18,7 @@ from typing import Any
 import fsspec
 import numpy as np
 from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_protocol_and_path
+from kedro_datasets._typing import TablePreview
 
 from world_models_kedro.utils.atomic import atomic_path
 
@@ -198,14 +199,16 @@ class EpisodeDataset(AbstractDataset[Mapping[str, Any], Episode]):
     def _describe(self) -> dict[str, Any]:
         return {"filepath": self.filepath, "compression_level": self._compression_level}
 
-    def preview(self) -> dict[str, Any]:
+    def preview(self) -> TablePreview:
         """Kedro-Viz table preview: one row per array (name, shape, dtype) and per meta field."""
         data = self.load().read()
         meta = data.pop(META_KEY, {})
         rows = [[key, str(tuple(v.shape)), str(v.dtype)] for key, v in data.items()]
         rows += [[f"meta.{key}", json.dumps(value)[:80], ""] for key, value in meta.items()]
-        return {
-            "index": list(range(len(rows))),
-            "columns": ["array", "shape", "dtype"],
-            "data": rows,
-        }
+        return TablePreview(
+            {
+                "index": list(range(len(rows))),
+                "columns": ["array", "shape", "dtype"],
+                "data": rows,
+            }
+        )

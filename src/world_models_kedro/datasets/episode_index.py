@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
 
 from world_models_kedro.datasets.episode_dataset import EpisodeDataset
 
@@ -43,17 +44,19 @@ class EpisodeIndexDataset(AbstractDataset[None, dict[str, dict[str, Any]]]):
     def _exists(self) -> bool:
         return self._path.exists()
 
-    def preview(self) -> dict[str, Any]:
+    def preview(self) -> TablePreview:
         """Kedro-Viz table: one row per episode file (length, return)."""
         rows = [
             [pid, meta.get("length"), meta.get("return")]
             for pid, meta in list(self.load().items())[:200]
         ]
-        return {
-            "index": list(range(len(rows))),
-            "columns": ["episode", "length", "return"],
-            "data": rows,
-        }
+        return TablePreview(
+            {
+                "index": list(range(len(rows))),
+                "columns": ["episode", "length", "return"],
+                "data": rows,
+            }
+        )
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "filename_suffix": self._suffix}

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from kedro.io.core import AbstractDataset, DatasetError
+from kedro_datasets._typing import ImagePreview
 
 from world_models_kedro.utils.atomic import atomic_write_bytes
 
@@ -24,10 +25,7 @@ def encode_image(data: Any, suffix: str, fps: float = 20.0) -> bytes:
         return bytes(data)
     buffer = io.BytesIO()
     if hasattr(data, "savefig"):  # matplotlib Figure
-        import matplotlib.pyplot as plt
-
         data.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-        plt.close(data)
         return buffer.getvalue()
     if hasattr(data, "save") and hasattr(data, "mode"):  # PIL image
         data.save(buffer, format="PNG")
@@ -73,8 +71,6 @@ class ImageDataset(AbstractDataset[Any, bytes]):
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "fps": self._fps}
 
-    def preview(self) -> Any:
-        """Kedro-Viz shows the picture itself."""
-        from kedro_datasets._typing import ImagePreview
-
+    def preview(self) -> ImagePreview:
+        """Kedro-Viz shows the picture itself (it picks the viewer by this return annotation)."""
         return ImagePreview(base64.b64encode(self.load()).decode("ascii"))

@@ -1,28 +1,25 @@
-"""Matplotlib figures for the report, returned as PNG bytes (Agg backend: no display needed)."""
+"""Matplotlib figures for the report. Object-oriented ``Figure``s: no pyplot state, no display
+needed, and a notebook's own backend is left alone."""
 
 from __future__ import annotations
 
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 
 def to_png(fig: Figure, dpi: int = 100) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
     return buffer.getvalue()
 
 
 def return_histogram(returns: pd.DataFrame, policies: list[str]) -> Figure:
     """Histogram of per-trial returns (columns ``<policy>_return``), one colour per policy."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
     values = np.concatenate([returns[f"{p}_return"].to_numpy(dtype=float) for p in policies])
     bins = np.linspace(values.min(), values.max() + 1e-6, 25) if len(values) else 10
     for policy in policies:
@@ -43,7 +40,8 @@ def return_histogram(returns: pd.DataFrame, policies: list[str]) -> Figure:
 def training_curves(
     history: pd.DataFrame, x: str, series: list[str], title: str, ylabel: str
 ) -> Figure:
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
     for column in series:
         if column in history and history[column].notna().any():
             data = history[[x, column]].dropna()
@@ -59,9 +57,8 @@ def training_curves(
 def frame_grid(rows: list[np.ndarray], labels: list[str], title: str) -> Figure:
     """Rows of uint8 frames (each row (N, H, W, 3)) with a label per row."""
     n_cols = max(len(r) for r in rows)
-    fig, axes = plt.subplots(
-        len(rows), n_cols, figsize=(1.2 * n_cols, 1.3 * len(rows)), squeeze=False
-    )
+    fig = Figure(figsize=(1.2 * n_cols, 1.3 * len(rows)))
+    axes = fig.subplots(len(rows), n_cols, squeeze=False)
     for r, (frames, label) in enumerate(zip(rows, labels, strict=True)):
         for c in range(n_cols):
             ax = axes[r][c]
