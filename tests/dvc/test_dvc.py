@@ -95,10 +95,15 @@ def test_generator_writes_paths_inside_the_project(tmp_path: Path) -> None:
     copy = copy_project(tmp_path / "copy")
     run([sys.executable, "-m", "world_models_kedro.tools.dvc_yaml", "--env", "test"], copy)
     stages = load_yaml(copy / TEST_DVC_YAML)["stages"]
+    deps = {dep for stage in stages.values() for dep in stage["deps"]}
+    # Upstream outputs (data/...) do not exist before a repro; code and configuration must.
     outside = sorted(
-        {dep for stage in stages.values() for dep in stage["deps"] if not (copy / dep).exists()}
+        d
+        for d in deps
+        if d.startswith("..") or (not d.startswith("data/") and not (copy / d).exists())
     )
     assert not outside, f"deps outside the project: {outside[:3]}"
+    assert any(d.startswith("src/world_models_kedro/models/") for d in deps)
 
 
 # ------------------------------------------------------------------ repro
@@ -346,13 +351,14 @@ def test_metrics_show_the_evaluation(dvc_repo: DvcRepo) -> None:
     assert isinstance(metrics["agent"]["mean"], float)
     assert isinstance(metrics["random"]["mean"], float)
     assert metrics["trials"] == metrics["agent"]["n"] == 3
-    # Without a target DVC also reads the other environments' dvc.yaml (the root one, conf/doom/),
-    # whose files do not exist here: FileNotFoundError entries (and a warning), exit status 0.
+    # Without a target DVC also reads the other environments' dvc.yaml (the root one, conf/doom/):
+    # their metrics show when git holds them, else as FileNotFoundError entries; exit status 0.
     everything = run(["dvc", "metrics", "show", "--json"], repo).json()[""]["data"]
     assert everything[METRICS_FILE]["data"] == metrics
     others = {path: entry for path, entry in everything.items() if path != METRICS_FILE}
     assert "data/08_reporting/metrics.json" in others
-    assert {entry["error"]["type"] for entry in others.values()} == {"FileNotFoundError"}
+    for entry in others.values():
+        assert "data" in entry or entry["error"]["type"] == "FileNotFoundError", entry
 
 
 @pytest.mark.slow
@@ -375,12 +381,11 @@ def test_plots_show_json_has_data_for_every_test_plot(dvc_repo: DvcRepo) -> None
     for plot in PLOT_IDS:
         (rendered,) = shown["data"][plot]
         assert rendered["content"]["data"]["values"], plot
-    # Without targets: the same plots under "conf/test/dvc.yaml::<id>", plus one error per plot
-    # of the other environments' dvc.yaml (e.g. data/08_reporting/*.csv: not made at test scale).
+    # Without targets: the same plots under "conf/test/dvc.yaml::<id>", plus, for the other
+    # environments' dvc.yaml, their plots or (files not made here) FileNotFoundError entries.
     everything = run(["dvc", "plots", "show", "--json"], repo).json()
     for plot in PLOT_IDS:
         assert everything["data"][f"{TEST_DVC_YAML}::{plot}"][0]["content"]["data"]["values"]
     errors = everything.get("errors", [])
-    assert {f"dvc.yaml::{plot}" for plot in PLOT_IDS} <= {error["name"] for error in errors}
     assert not [error for error in errors if error["name"].startswith(TEST_DVC_YAML)]
-    assert {error["type"] for error in errors} == {"FileNotFoundError"}
+    assert {error["type"] for error in errors} <= {"FileNotFoundError"}

@@ -25,7 +25,10 @@ def encode_image(data: Any, suffix: str, fps: float = 20.0) -> bytes:
         return bytes(data)
     buffer = io.BytesIO()
     if hasattr(data, "savefig"):  # matplotlib Figure
+        import matplotlib.pyplot as plt
+
         data.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        plt.close(data)  # a pyplot figure would otherwise stay open (no-op for the others)
         return buffer.getvalue()
     if hasattr(data, "save") and hasattr(data, "mode"):  # PIL image
         data.save(buffer, format="PNG")
