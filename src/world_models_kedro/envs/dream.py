@@ -3,7 +3,8 @@
 Each dream starts from a real first frame (its encoded mu/logvar, kept in M's checkpoint), feeds
 the action to M's LSTM, samples z_{t+1} from the mixture at temperature tau, takes the reward from
 M's reward head (or a constant reward per step for survival tasks such as TakeCover) and ends when
-M's done head fires (P(done) > threshold) or after ``max_steps``. Observations are the features
+M's done head fires (P(done) > threshold, its training's up-weighting of episode ends undone) or
+after ``max_steps``. Observations are the features
 C sees: [z_t, h_t]. Finished dreams restart on the next step (gymnasium's NEXT_STEP autoreset).
 A VAE decoder, if given, renders dreamed z as pixels.
 """
@@ -41,6 +42,7 @@ class DreamVectorEnv(VectorEnv):
         reward_per_step: float | None = None,
         vae: ConvVAE | None = None,
         device: torch.device | str = "cpu",
+        done_pos_weight: float = 1.0,
     ) -> None:
         if mdn.reward_head is None and reward_per_step is None:
             raise ValueError(
@@ -64,6 +66,9 @@ class DreamVectorEnv(VectorEnv):
             done_threshold,
         )
         self.reward_per_step = reward_per_step
+        # M's done head was trained with positives up-weighted by w, which inflates its odds by w:
+        # undo it, so that done_threshold is a probability on the data's own scale.
+        self.done_logit_offset = -float(np.log(done_pos_weight))
         self.render_mode = "rgb_array"
         features = mdn.z_dim + mdn.hidden
         self.single_observation_space = spaces.Box(-np.inf, np.inf, (features,), np.float32)
@@ -124,7 +129,8 @@ class DreamVectorEnv(VectorEnv):
         else:
             reward = torch.full((self.num_envs,), float(self.reward_per_step), device=self.device)
         if out.done_logit is not None:
-            terminated = torch.sigmoid(out.done_logit[:, 0]) > self.done_threshold
+            p_done = torch.sigmoid(out.done_logit[:, 0] + self.done_logit_offset)
+            terminated = p_done > self.done_threshold
         else:
             terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         self.steps += 1
@@ -206,4 +212,5 @@ def dream_from_checkpoints(
         reward_per_step=reward_per_step,
         vae=vae_from_checkpoint(vae_checkpoint) if vae_checkpoint is not None else None,
         device=device,
+        done_pos_weight=float(mdn_checkpoint.get("done_pos_weight", 1.0)),
     )

@@ -185,6 +185,7 @@ def train_mdn(
         model,
         weights_sha256=state_dict_hash(model.state_dict()),
         vae_sha256=first["source_hash"],
+        done_pos_weight=params.done_pos_weight,  # the dream undoes it (envs/dream.py)
         action_space=space,
         # Encoded real first frames: where dreams start (envs/dream.py).
         initial_frames={
