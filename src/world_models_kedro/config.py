@@ -172,7 +172,10 @@ class ControllerParams(Params):
 class EvaluateParams(Params):
     trials: PositiveInt = 100
     workers: NonNegativeInt | None = None
-    baseline: bool = True  # also score the rollouts' exploration policy on the same seeds
+    baseline: bool = True  # also score a random policy on the same seeds
+    # the baseline's policy (null: the rollouts' exploration policy). TakeCover's usual floor is
+    # uniform random actions every frame, whatever explored the rollouts.
+    baseline_policy: PolicyParams | None = None
 
 
 class AttributeParams(Params):

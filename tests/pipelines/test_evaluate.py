@@ -109,6 +109,7 @@ def test_metrics_and_per_trial_returns(built_project: Path) -> None:
 
     assert metrics["env"] == "CarRacing-v3" and metrics["trials"] == TRIALS
     assert metrics["train_in"] == "real"
+    assert metrics["random_policy"] == "brownian, each action held 1 frame(s)"  # the rollouts'
     controller = load_checkpoint(built_project / CONTROLLER_MODEL)
     assert metrics["training_score"] == pytest.approx(controller["best_score"])
     for policy in ("agent", "random"):
@@ -157,6 +158,19 @@ def test_the_number_of_workers_does_not_matter(project_from, built_project: Path
     assert json.loads((project / METRICS).read_text()) == json.loads(
         (built_project / METRICS).read_text()
     )
+
+
+def test_a_baseline_policy_of_its_own(project_from, built_project: Path) -> None:
+    project = project_from(built_project, only=INPUTS)
+    policy = {"kind": "hold", "hold_steps": 5}
+    run_pipeline(project, ["evaluate"], runtime_params={"evaluate": {"baseline_policy": policy}})
+    metrics = json.loads((project / METRICS).read_text())
+    assert metrics["random_policy"] == "hold, each action held 5 frame(s)"
+    table = pd.read_csv(project / EVALUATION_RETURNS)
+    before = pd.read_csv(built_project / EVALUATION_RETURNS)
+    agent = ["agent_return", "agent_steps"]
+    pd.testing.assert_frame_equal(table[agent], before[agent])  # the agent is untouched
+    assert not np.allclose(table["random_return"], before["random_return"])
 
 
 def test_a_controller_for_another_action_space(project_from, built_project: Path) -> None:

@@ -96,6 +96,7 @@ def evaluate_agent(
     """Play ``evaluate.trials`` seeded episodes with the agent (and the exploration policy on the
     same seeds); returns the metrics and a table with one row per trial (seed, returns, steps)."""
     params, env_params = EvaluateParams(**evaluate), EnvParams(**env)
+    baseline_policy = params.baseline_policy or RolloutParams(**rollouts).policy
     space = env_action_space(env_params)
     check_world_model(vae_model, mdn_model, space)
     check_controller(controller_model, vae_model, mdn_model, space)
@@ -104,7 +105,7 @@ def evaluate_agent(
         vae=vae_model,
         mdn=mdn_model if controller_model.get("use_hidden", True) else None,
         action_space=space,
-        exploration=RolloutParams(**rollouts).policy,
+        exploration=baseline_policy,
     )
     seeds = [derive_seed(seed, "evaluate", i) for i in range(params.trials)]
     agent_params = flat_controller(controller_model)
@@ -137,6 +138,9 @@ def evaluate_agent(
     }
     if params.baseline:
         metrics["random"] = _summary(table["random_return"].to_numpy())
+        metrics["random_policy"] = (
+            f"{baseline_policy.kind}, each action held {baseline_policy.hold_steps} frame(s)"
+        )
     logger.info(
         "evaluate: agent %.1f +- %.1f%s over %d trials of %s",
         metrics["agent"]["mean"],
@@ -312,9 +316,10 @@ def build_report(
     scores = pd.DataFrame(rows)
     scores["n"] = scores["n"].astype("Int64")  # whole trial counts (blank for C's training score)
     page.table(scores)
+    baseline = metrics.get("random_policy", "the rollouts' exploration policy")
     page.paragraph(
         f"C trained in the {train_in} environment; {metrics['trials']} seeded real-environment trials per "
-        "policy, the random policy being the rollouts' exploration policy on the same seeds.",
+        f"policy on the same seeds; the random policy: {baseline}.",
         "note",
     )
     policies = [p for p in ("agent", "random") if f"{p}_return" in evaluation_returns]
