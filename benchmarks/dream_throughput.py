@@ -6,7 +6,7 @@ Goal: the dream is at least 100x faster. Prints one JSON object; logs go to stde
 
 Full scale (the paper's M for each experiment, population 64 x 16 trials):
     python benchmarks/dream_throughput.py --env CarRacing-v3
-    python benchmarks/dream_throughput.py --env VizdoomTakeCover-v1 --z-dim 64 --hidden 512 --actions discrete3
+    python benchmarks/dream_throughput.py --env VizdoomTakeCover-v1 --z-dim 64 --hidden 512
 Quick check:
     python benchmarks/dream_throughput.py --population 8 --trials 2 --dream-steps 50 --real-steps 200
 """
