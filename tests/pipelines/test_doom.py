@@ -5,6 +5,7 @@ the real game. Skipped where ``vizdoom`` is not installed (CI installs it)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,10 +46,11 @@ DOOM = {
     "rollouts": {
         "n_episodes": EPISODES,
         "policy": {"kind": "random", "low": None, "high": None},
+        "workers": 2,  # worker processes, each with its own ViZDoom engine
     },
     "mdn": {"model": {"predict_reward": False, "predict_done": True}},
     "controller": {"train_in": "dream", "eval_trials": 2},
-    "evaluate": {"trials": 2},
+    "evaluate": {"trials": 2, "workers": 2},
     "report": {
         # conf/doom's attribute, with a threshold low enough to split the frames of 60-step
         # episodes (which see few fireballs), so that an attribute vector is computed
@@ -63,29 +65,60 @@ DOOM = {
 }
 
 
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def orphaned_engines() -> set[int]:
+    """ViZDoom engine processes (the ``vizdoom`` binary each game starts) that are not
+    descendants of this process: left behind by a worker that exited without closing its game."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+            if not entry.name.isdigit() or not argv0.endswith(b"/vizdoom"):
+                continue
+            pid = int(entry.name)
+            while pid > 1 and pid != os.getpid():
+                pid = _parent(pid)
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+        if pid != os.getpid():
+            found.add(int(entry.name))
+    return found
+
+
 @pytest.fixture(scope="module")
-def take_cover(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def take_cover(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from tests.conftest import make_project
 
     path = make_project(tmp_path_factory.mktemp("doom") / "project")
+    before = orphaned_engines()
     run_pipeline(path, None, runtime_params=DOOM)
-    return path
+    return {"path": path, "orphans": orphaned_engines() - before}
 
 
-def test_take_cover_end_to_end(take_cover: Path) -> None:
-    ids = file_ids(take_cover / ROLLOUTS_DIR)
-    assert len(ids) == EPISODES and file_ids(take_cover / LATENTS_DIR) == ids
-    episode = EpisodeDataset(str(take_cover / ROLLOUTS_DIR / f"{ids[0]}.npz")).load()
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_worker_processes_close_their_games(take_cover: dict) -> None:
+    assert not take_cover["orphans"], f"ViZDoom engines left running: {take_cover['orphans']}"
+
+
+def test_take_cover_end_to_end(take_cover: dict) -> None:
+    project = take_cover["path"]
+    ids = file_ids(project / ROLLOUTS_DIR)
+    assert len(ids) == EPISODES and file_ids(project / LATENTS_DIR) == ids
+    episode = EpisodeDataset(str(project / ROLLOUTS_DIR / f"{ids[0]}.npz")).load()
     length = len(episode["actions"])
     assert 1 <= length <= MAX_STEPS
     assert episode["observations"].shape == (length + 1, 64, 64, 3)
     assert set(np.unique(episode["actions"])) <= {0, 1, 2}
     assert episode["meta"]["action_space"] == TAKE_COVER
-    latents = EpisodeDataset(str(take_cover / LATENTS_DIR / f"{ids[0]}.npz")).load()
+    latents = EpisodeDataset(str(project / LATENTS_DIR / f"{ids[0]}.npz")).load()
     assert latents["mu"].shape == (length + 1, Z_DIM) and np.isfinite(latents["mu"]).all()
 
     vae, mdn, controller = (
-        load_checkpoint(take_cover / path) for path in (VAE_MODEL, MDN_MODEL, CONTROLLER_MODEL)
+        load_checkpoint(project / path) for path in (VAE_MODEL, MDN_MODEL, CONTROLLER_MODEL)
     )
     assert vae["config"]["z_dim"] == Z_DIM
     assert mdn["action_space"] == TAKE_COVER and controller["action_space"] == TAKE_COVER
@@ -96,16 +129,16 @@ def test_take_cover_end_to_end(take_cover: Path) -> None:
     assert controller["mdn_sha256"] == mdn["weights_sha256"]
     # +1 per dreamed step survived: a dream score is a number of steps
     assert 1.0 <= controller["best_score"] <= 30.0  # conf/test controller.dream.max_steps
-    assert len(pd.read_csv(take_cover / CONTROLLER_HISTORY)) == 2
+    assert len(pd.read_csv(project / CONTROLLER_HISTORY)) == 2
 
-    metrics = json.loads((take_cover / METRICS).read_text())
+    metrics = json.loads((project / METRICS).read_text())
     assert metrics["env"] == ENV_ID and metrics["train_in"] == "dream"
     assert metrics["training_score"] == pytest.approx(controller["best_score"])
-    table = pd.read_csv(take_cover / EVALUATION_RETURNS)
+    table = pd.read_csv(project / EVALUATION_RETURNS)
     for policy in ("agent", "random"):
         assert metrics[policy]["n"] == 2
         assert table[f"{policy}_steps"].between(1, MAX_STEPS).all()
         assert (table[f"{policy}_return"] > 0).all()  # TakeCover pays for survival
-    html = (take_cover / REPORT).read_text()
+    html = (project / REPORT).read_text()
     assert f"World Models on {ENV_ID}" in html and "fireball ahead" in html
     assert html.count("data:image/gif;base64,") == 2

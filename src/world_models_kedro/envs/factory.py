@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
+from multiprocessing import util as mp_util
 
 import gymnasium as gym
 
@@ -49,6 +51,14 @@ def check_env_id(env_id: str) -> None:
             f"unknown gymnasium environment id '{env_id}'"
             + (f"; did you mean {close}?" if close else "")
         )
+
+
+def close_at_exit(env: gym.Env) -> Callable[[], None]:
+    """Close ``env`` when this process exits, worker processes included (they skip ``atexit``
+    but run multiprocessing's finalizers). VizDoom runs its engine as a child process that would
+    otherwise outlive a worker: one orphan per worker and run. Returns the finalizer: calling it
+    closes ``env`` now, once."""
+    return mp_util.Finalize(None, env.close, exitpriority=10)
 
 
 def make_env(params: EnvParams, render_mode: str | None = None) -> gym.Env:

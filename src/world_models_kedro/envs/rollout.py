@@ -18,7 +18,7 @@ import numpy as np
 
 from world_models_kedro.config import EnvParams, PolicyParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
-from world_models_kedro.envs.factory import make_env
+from world_models_kedro.envs.factory import close_at_exit, make_env
 from world_models_kedro.envs.frames import frame_of
 from world_models_kedro.envs.spaces import describe_space
 from world_models_kedro.utils.seeding import derive_seed
@@ -129,6 +129,7 @@ def _cached_env(params: EnvParams) -> gym.Env:
     key = params.model_dump_json()
     if key not in _ENVS:
         _ENVS[key] = make_env(params)
+        close_at_exit(_ENVS[key])
     return _ENVS[key]
 
 

@@ -17,7 +17,7 @@ import torch
 
 from world_models_kedro.config import EnvParams, PolicyParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
-from world_models_kedro.envs.factory import make_env
+from world_models_kedro.envs.factory import close_at_exit, make_env
 from world_models_kedro.envs.rollout import play_episode
 from world_models_kedro.models.agent import WorldModelAgent
 from world_models_kedro.models.checkpoints import mdn_from_checkpoint, vae_from_checkpoint
@@ -75,9 +75,13 @@ def init_worker(spec: AgentSpec) -> None:
     from world_models_kedro.envs.spaces import action_dim
 
     controller = LinearController(vae.z_dim, hidden, action_dim(spec.action_space))
+    if "close_env" in _WORKER:  # a new spec in this process (workers == 1): the old env goes
+        _WORKER["close_env"]()
+    env = make_env(spec.env)
     _WORKER.update(
         spec=spec,
-        env=make_env(spec.env),
+        env=env,
+        close_env=close_at_exit(env),
         controller=controller,
         agent=WorldModelAgent(vae, mdn, controller, spec.action_space),
     )

@@ -48,7 +48,7 @@ class Progress:
     ) -> None:
         self.total, self.desc, self.unit, self.logger = total, desc, unit, logger
         self.rate_of, self.every = rate_of, every
-        self.done = initial
+        self.done = self.initial = initial  # initial: already done before this run (a resume)
         self.amount = 0.0
         self.start = self._last_log = time.perf_counter()
         self.postfix: dict[str, Any] = {}
@@ -87,8 +87,9 @@ class Progress:
             parts.append(f"{self.rate():,.0f} {self.rate_of}/s")
         parts += [f"{k} {v}" for k, v in self.postfix.items()]
         parts.append(f"elapsed {_fmt_duration(elapsed)}")
-        if 0 < self.done < self.total:
-            parts.append(f"eta {_fmt_duration(elapsed / self.done * (self.total - self.done))}")
+        done_here = self.done - self.initial  # the time left is judged on this run's pace only
+        if done_here > 0 and self.done < self.total:
+            parts.append(f"eta {_fmt_duration(elapsed / done_here * (self.total - self.done))}")
         return ", ".join(parts)
 
     def close(self) -> None:
