@@ -78,9 +78,9 @@ def read_history(path: Path) -> list[dict[str, str]]:
 
 
 # ------------------------------------------------------------------ the generator (no DVC run)
-@pytest.mark.parametrize("env", ["test", "base"])
+@pytest.mark.parametrize("env", ["test", "base", "doom"])
 def test_generated_dvc_yaml_is_up_to_date(env: str) -> None:
-    """conf/test/dvc.yaml and dvc.yaml are what the generator writes from the current code."""
+    """dvc.yaml, conf/test/dvc.yaml and conf/doom/dvc.yaml are what the generator writes."""
     # PYTHONPATH: read this checkout's modules even if the editable install points elsewhere.
     result = run(
         [sys.executable, "-m", "world_models_kedro.tools.dvc_yaml", "--env", env, "--check"],
