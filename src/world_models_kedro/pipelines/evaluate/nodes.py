@@ -84,6 +84,26 @@ def _summary(returns: np.ndarray) -> dict[str, float]:
     }
 
 
+def _checked_agent_spec(
+    vae_model: dict[str, Any],
+    mdn_model: dict[str, Any],
+    controller_model: dict[str, Any],
+    env_params: EnvParams,
+    **options: Any,
+) -> AgentSpec:
+    """The agent's spec, once V, M and C are checked against each other and the environment."""
+    space = env_action_space(env_params)
+    check_world_model(vae_model, mdn_model, space)
+    check_controller(controller_model, vae_model, mdn_model, space)
+    return AgentSpec(
+        env=env_params,
+        vae=vae_model,
+        mdn=mdn_model if controller_model.get("use_hidden", True) else None,
+        action_space=space,
+        **options,
+    )
+
+
 def evaluate_agent(
     vae_model: dict[str, Any],
     mdn_model: dict[str, Any],
@@ -97,15 +117,8 @@ def evaluate_agent(
     same seeds); returns the metrics and a table with one row per trial (seed, returns, steps)."""
     params, env_params = EvaluateParams(**evaluate), EnvParams(**env)
     baseline_policy = params.baseline_policy or RolloutParams(**rollouts).policy
-    space = env_action_space(env_params)
-    check_world_model(vae_model, mdn_model, space)
-    check_controller(controller_model, vae_model, mdn_model, space)
-    spec = AgentSpec(
-        env=env_params,
-        vae=vae_model,
-        mdn=mdn_model if controller_model.get("use_hidden", True) else None,
-        action_space=space,
-        exploration=baseline_policy,
+    spec = _checked_agent_spec(
+        vae_model, mdn_model, controller_model, env_params, exploration=baseline_policy
     )
     seeds = [derive_seed(seed, "evaluate", i) for i in range(params.trials)]
     agent_params = flat_controller(controller_model)
@@ -224,17 +237,10 @@ def record_videos(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frames of the trained agent playing the real environment and playing inside M's dream."""
     params, env_params = ReportParams(**report), EnvParams(**env)
-    space = env_action_space(env_params)
-    check_world_model(vae_model, mdn_model, space)
-    check_controller(controller_model, vae_model, mdn_model, space)
-    use_hidden = bool(controller_model.get("use_hidden", True))
-    spec = AgentSpec(
-        env=env_params,
-        vae=vae_model,
-        mdn=mdn_model if use_hidden else None,
-        action_space=controller_model["action_space"],
-        max_steps=params.video_steps,
+    spec = _checked_agent_spec(
+        vae_model, mdn_model, controller_model, env_params, max_steps=params.video_steps
     )
+    use_hidden = spec.mdn is not None
     init_worker(spec)
     real = run_task(
         Task(
