@@ -62,7 +62,7 @@ def main() -> None:
         if args.env.startswith("Vizdoom"):
             import vizdoom.gymnasium_wrapper  # noqa: F401
         space = describe_space(gym.make(args.env).action_space)
-        from world_models_kedro.envs.spaces import action_dim
+        from world_models_kedro.actions import action_dim
 
         torch.manual_seed(0)
         # Untrained M with the done head off: every dream runs the full length, so the timing is

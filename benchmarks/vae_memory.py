@@ -48,7 +48,8 @@ def child(args: argparse.Namespace) -> None:
     import torch  # noqa: F401  (imported before the baseline is taken)
 
     from world_models_kedro.config import VAEParams
-    from world_models_kedro.datasets import EpisodeDataset, TrainingState
+    from world_models_kedro.datasets import EpisodeDataset
+    from world_models_kedro.storage.checkpoints import TrainingState
     from world_models_kedro.pipelines.vae.nodes import train_vae
 
     files = rollout_files(args.rollouts)[: args.episodes]

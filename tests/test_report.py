@@ -245,7 +245,7 @@ def test_image_dataset_writes_atomically(tmp_path: Path, monkeypatch) -> None:
     def failing_replace(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("world_models_kedro.utils.atomic.os.replace", failing_replace)
+    monkeypatch.setattr("world_models_kedro.storage.atomic.os.replace", failing_replace)
     with pytest.raises(DatasetError, match="disk full"):
         dataset.save(np.full((4, 4, 3), 255, np.uint8))
     assert target.read_bytes() == before  # the old picture, whole

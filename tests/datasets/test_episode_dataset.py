@@ -12,14 +12,14 @@ import torch
 from kedro.io.core import DatasetError
 
 from world_models_kedro.datasets import (
-    Episode,
     EpisodeDataset,
     EpisodeIndexDataset,
     TorchCheckpointDataset,
-    TrainingState,
     TrainingStateDataset,
 )
-from world_models_kedro.datasets import episode_dataset as episode_module
+from world_models_kedro.storage import episodes as episode_module
+from world_models_kedro.storage.checkpoints import TrainingState
+from world_models_kedro.storage.episodes import Episode, EpisodeFileError
 
 
 def make_episode(t: int = 12, seed: int = 0) -> dict:
@@ -106,7 +106,7 @@ def test_lazy_reads_only_the_array_asked_for(tmp_path: Path, monkeypatch) -> Non
 def test_missing_array_is_named(tmp_path: Path) -> None:
     ds = EpisodeDataset(str(tmp_path / "ep.npz"))
     ds.save(make_episode())
-    with pytest.raises(DatasetError, match=r"ep\.npz.*no array \['mu'\]"):
+    with pytest.raises(EpisodeFileError, match=r"ep\.npz.*no array \['mu'\]"):
         ds.load()["mu"]
 
 
@@ -191,7 +191,7 @@ def test_corrupt_file_error_names_the_file(tmp_path: Path, how: str) -> None:
         lambda: ds.load().read(),
         lambda: list(ds.load()),
     ):
-        with pytest.raises(DatasetError, match=r"episode_000003\.npz.*(truncated or corrupt)"):
+        with pytest.raises(EpisodeFileError, match=r"episode_000003\.npz.*(truncated or corrupt)"):
             read()
 
 
@@ -211,14 +211,14 @@ def test_damaged_compressed_data_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     episode = ds.load()
     assert episode.meta["length"] == 12  # the other members still read
-    with pytest.raises(DatasetError, match=r"episode_000004\.npz"):
+    with pytest.raises(EpisodeFileError, match=r"episode_000004\.npz"):
         episode["observations"]
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"nope\.npz.*does not exist"):
         EpisodeDataset(str(tmp_path / "nope.npz")).load()
-    with pytest.raises(DatasetError, match=r"gone\.npz.*does not exist"):
+    with pytest.raises(EpisodeFileError, match=r"gone\.npz.*does not exist"):
         Episode(str(tmp_path / "gone.npz")).read("rewards")
 
 
@@ -344,7 +344,7 @@ def test_training_state_write_is_atomic(tmp_path: Path, monkeypatch) -> None:
     handle.write({"epoch": 1})
     before = path.read_bytes()
 
-    from world_models_kedro.utils import atomic
+    from world_models_kedro.storage import atomic
 
     def dying_replace(src, dst):  # the write reaches the temporary file, then the process dies
         raise RuntimeError("killed (simulated)")

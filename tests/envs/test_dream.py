@@ -10,14 +10,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from world_models_kedro.envs.dream import DreamVectorEnv, dream_from_checkpoints
-from world_models_kedro.envs.spaces import (
-    action_dim,
-    actions_to_vectors,
-    describe_space,
-    space_from_description,
-    squash_action,
-    squash_to_vectors,
-)
+from world_models_kedro.envs.spaces import describe_space, space_from_description
+from world_models_kedro.actions import action_dim, actions_to_vectors, squash_action, squash_to_vectors
 from world_models_kedro.models.checkpoints import model_checkpoint
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE

@@ -8,7 +8,9 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from world_models_kedro.envs.spaces import action_dim, describe_space, squash_action
+from world_models_kedro.envs.spaces import describe_space
+
+from world_models_kedro.actions import action_dim, squash_action
 from world_models_kedro.models.agent import WorldModelAgent
 from world_models_kedro.models.controller import LinearController
 from world_models_kedro.models.mdnrnn import MDNRNN

@@ -23,7 +23,7 @@ from tests.conftest import (
     run_pipeline,
 )
 from world_models_kedro.datasets import EpisodeDataset
-from world_models_kedro.envs.spaces import actions_to_vectors
+from world_models_kedro.actions import actions_to_vectors
 from world_models_kedro.models.checkpoints import mdn_from_checkpoint
 from world_models_kedro.pipelines.mdn import nodes as mdn_nodes
 from world_models_kedro.pipelines.mdn.nodes import episode_sequences

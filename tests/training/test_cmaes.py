@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from world_models_kedro.datasets.checkpoint_dataset import TrainingState
+from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.training.cmaes import CMAESResult, CMAESSpec, run_cmaes
 
 N_PARAMS, POPULATION, TRIALS, EVAL_TRIALS, GENERATIONS = 6, 8, 2, 3, 6

@@ -1,20 +1,18 @@
-"""Kedro datasets of the project: episode files, their index, checkpoints and training state."""
+"""Thin Kedro datasets over ``storage/``: episode files, their index, checkpoints, training state,
+images."""
 
 from world_models_kedro.datasets.checkpoint_dataset import (
     TorchCheckpointDataset,
-    TrainingState,
     TrainingStateDataset,
 )
-from world_models_kedro.datasets.episode_dataset import Episode, EpisodeDataset
+from world_models_kedro.datasets.episode_dataset import EpisodeDataset
 from world_models_kedro.datasets.episode_index import EpisodeIndexDataset
 from world_models_kedro.datasets.image_dataset import ImageDataset
 
 __all__ = [
-    "Episode",
     "EpisodeDataset",
     "EpisodeIndexDataset",
     "ImageDataset",
     "TorchCheckpointDataset",
-    "TrainingState",
     "TrainingStateDataset",
 ]

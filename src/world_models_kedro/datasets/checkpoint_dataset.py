@@ -1,40 +1,20 @@
-"""Torch checkpoints, written atomically.
+"""Kedro datasets over ``storage/checkpoints.py``.
 
 - ``TorchCheckpointDataset``: a finished model (weights, model config, training summary).
-- ``TrainingStateDataset``: loads a :class:`TrainingState` handle through which a training node
-  reads the state it left behind (to resume) and writes a new one after every epoch/generation.
+- ``TrainingStateDataset``: loads a :class:`~world_models_kedro.storage.checkpoints.TrainingState`
+  handle through which a training node reads the state it left behind (to resume) and writes a new
+  one after every epoch/generation.
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 from pathlib import Path
 from typing import Any
 
-import torch
 from kedro.io.core import AbstractDataset, DatasetError
-from kedro_datasets._typing import TablePreview
 
-from world_models_kedro.utils.atomic import atomic_write_bytes
-
-
-def _load(path: Path, weights_only: bool) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=weights_only)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError) as exc:
-        raise DatasetError(
-            f"'{path}' is not a readable checkpoint (truncated or corrupt: {exc!r}). "
-            "Delete it and run the pipeline that writes it again."
-        ) from exc
-
-
-def _save(path: Path, obj: Any) -> None:
-    # Through memory: torch.save names its archive after the file, and the temporary file's random
-    # name would make identical checkpoints differ byte for byte (and so in their DVC hashes).
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+from world_models_kedro.datasets.previews import TablePreview
+from world_models_kedro.storage.checkpoints import TrainingState, load_checkpoint, save_checkpoint
 
 
 class TorchCheckpointDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
@@ -62,13 +42,13 @@ class TorchCheckpointDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
                 else ""
             )
             raise DatasetError(f"Checkpoint '{self._filepath}' does not exist{hint}.")
-        checkpoint = _load(self._filepath, weights_only=True)
+        checkpoint = load_checkpoint(self._filepath)
         if isinstance(checkpoint, dict):
             checkpoint.setdefault("path", str(self._filepath))
         return checkpoint
 
     def save(self, data: dict[str, Any]) -> None:
-        _save(self._filepath, {k: v for k, v in data.items() if k != "path"})
+        save_checkpoint(self._filepath, {k: v for k, v in data.items() if k != "path"})
 
     def _exists(self) -> bool:
         return self._filepath.exists()
@@ -98,29 +78,6 @@ class TorchCheckpointDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         return TablePreview(
             {"index": list(range(len(rows))), "columns": ["field", "value"], "data": rows}
         )
-
-
-class TrainingState:
-    """Handle on a resumable training state file (model, optimizer, RNG, counters, history)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def read(self) -> dict[str, Any] | None:
-        """The saved state, or ``None`` when there is none."""
-        if not self.path.exists():
-            return None
-        return _load(self.path, weights_only=False)
-
-    def write(self, state: dict[str, Any]) -> None:
-        """Replace the saved state atomically."""
-        _save(self.path, state)
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-    def __repr__(self) -> str:
-        return f"TrainingState({str(self.path)!r})"
 
 
 class TrainingStateDataset(AbstractDataset[None, TrainingState]):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
-from kedro_datasets._typing import TablePreview
+from world_models_kedro.datasets.previews import TablePreview
 
 from world_models_kedro.datasets.episode_dataset import EpisodeDataset
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 from kedro.io.core import AbstractDataset, DatasetError
-from kedro_datasets._typing import ImagePreview
+from world_models_kedro.datasets.previews import ImagePreview
 
-from world_models_kedro.utils.atomic import atomic_write_bytes
+from world_models_kedro.storage.atomic import atomic_write_bytes
 
 
 def encode_image(data: Any, suffix: str, fps: float = 20.0) -> bytes:

@@ -1,4 +1,6 @@
-"""The three World Models networks: V (ConvVAE), M (MDNRNN), C (LinearController)."""
+"""The World Models networks, pure torch (no Kedro, no gymnasium): V (ConvVAE), M (MDNRNN), C
+(LinearController), the dream over M, the agent, and the typed world model (checkpoints and the
+rules that say whether they fit together)."""
 
 from world_models_kedro.models.controller import LinearController
 from world_models_kedro.models.mdnrnn import MDNRNN, MDNOutput, mdn_nll, sample_mdn

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from world_models_kedro.envs.spaces import actions_to_vectors, squash_action
+from world_models_kedro.actions import actions_to_vectors, squash_action
 from world_models_kedro.models.controller import LinearController
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE, frames_to_tensor
@@ -48,5 +48,5 @@ class WorldModelAgent:
         action = squash_action(self.action_space, raw)
         if self.mdn is not None:
             a = torch.from_numpy(actions_to_vectors(self.action_space, np.asarray([action])))
-            _, self.state = self.mdn.lstm(torch.cat([z, a], dim=1)[:, None], self.state)
+            _, self.state = self.mdn.step(z, a, self.state)
         return action

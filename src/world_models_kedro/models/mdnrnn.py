@@ -29,6 +29,16 @@ class MDNOutput:
     reward: torch.Tensor | None = None
     done_logit: torch.Tensor | None = None
 
+    def at(self, t: int) -> MDNOutput:
+        """The outputs of time step ``t``: mixtures (B, z_dim, K), reward/done (B,)."""
+        return MDNOutput(
+            self.log_pi[:, t],
+            self.mu[:, t],
+            self.log_sigma[:, t],
+            self.reward[:, t] if self.reward is not None else None,
+            self.done_logit[:, t] if self.done_logit is not None else None,
+        )
+
 
 class MDNRNN(nn.Module):
     """LSTM over [z_t, a_t] -> per-dimension Gaussian mixture over z_{t+1} (+ reward, done)."""
@@ -87,6 +97,18 @@ class MDNRNN(nn.Module):
         h, state = self.lstm(torch.cat([z, action], dim=-1), state)
         return self.heads(h), state
 
+    def step(
+        self,
+        z: torch.Tensor,
+        action: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[MDNOutput, tuple[torch.Tensor, torch.Tensor]]:
+        """One step of M: ``z`` (B, z_dim) and ``action`` (B, action_dim) -> the outputs for
+        z_{t+1} (:meth:`MDNOutput.at` shapes) and the new LSTM state. The real agent, the dream
+        and the report all step M through here."""
+        out, state = self(z[:, None], action[:, None], state)
+        return out.at(0), state
+
     def initial_state(
         self, batch: int, device: torch.device | str = "cpu"
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,6 +132,48 @@ def mdn_nll(out: MDNOutput, target: torch.Tensor, mask: torch.Tensor | None = No
         return -log_prob.mean()
     weights = mask.unsqueeze(-1).expand_as(log_prob)
     return -(log_prob * weights).sum() / weights.sum().clamp(min=1)
+
+
+@dataclass(frozen=True)
+class MDNLossWeights:
+    """How M's heads enter its training loss (``mdn.*`` parameters)."""
+
+    done_pos_weight: float = 10.0  # BCE weight of episode ends (rare positives)
+    reward_weight: float = 1.0
+    done_weight: float = 1.0
+
+
+def mdn_training_loss(
+    model: MDNRNN, batch: dict[str, torch.Tensor], weights: MDNLossWeights
+) -> dict[str, torch.Tensor]:
+    """M's full training loss on a batch of windows: ``{"loss", "nll", "reward_mse", "done_bce"}``.
+
+    ``batch`` holds ``mu``/``logvar`` (B, L + 1, z_dim), ``actions`` (B, L, action_dim),
+    ``rewards``, ``dones`` and ``mask`` (B, L). z is drawn afresh from V's posterior
+    (mu + sigma * eps) for every batch; M predicts z_{t+1} from z_t and a_t (mixture NLL), plus the
+    reward (MSE) and the episode end (BCE, positives weighted by ``done_pos_weight``) where it has
+    those heads. Padding (mask 0) counts nowhere.
+    """
+    mu, logvar, mask = batch["mu"], batch["logvar"], batch["mask"]
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    out, _ = model(z[:, :-1], batch["actions"])
+    nll = mdn_nll(out, z[:, 1:], mask)
+    metrics = {"nll": nll}
+    loss = nll
+    denom = mask.sum().clamp(min=1)
+    if out.reward is not None:
+        metrics["reward_mse"] = ((out.reward - batch["rewards"]).pow(2) * mask).sum() / denom
+        loss = loss + weights.reward_weight * metrics["reward_mse"]
+    if out.done_logit is not None:
+        bce = F.binary_cross_entropy_with_logits(
+            out.done_logit,
+            batch["dones"],
+            pos_weight=torch.tensor(weights.done_pos_weight, device=mu.device),
+            reduction="none",
+        )
+        metrics["done_bce"] = (bce * mask).sum() / denom
+        loss = loss + weights.done_weight * metrics["done_bce"]
+    return {"loss": loss, **metrics}
 
 
 def sample_mdn(

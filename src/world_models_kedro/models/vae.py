@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 FRAME_SIZE = 64
 LOGVAR_RANGE = (-20.0, 10.0)  # keeps exp(logvar) finite: no NaN in the KL term
@@ -106,10 +105,3 @@ def frames_to_tensor(
 def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
     """Float (N, C, H, W) in [0, 1] -> uint8 frames (N, H, W, C)."""
     return (x.detach().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
-def resize_frames(frames: torch.Tensor, size: int = FRAME_SIZE) -> torch.Tensor:
-    """Bilinear resize of an NCHW float batch (for frames not already 64x64)."""
-    return F.interpolate(
-        frames, size=(size, size), mode="bilinear", align_corners=False, antialias=True
-    )

@@ -12,7 +12,7 @@ import torch
 from matplotlib.figure import Figure
 
 from world_models_kedro.envs.dream import DreamVectorEnv
-from world_models_kedro.envs.spaces import squash_to_vectors
+from world_models_kedro.actions import squash_to_vectors
 from world_models_kedro.models.controller import LinearController
 from world_models_kedro.models.mdnrnn import MDNRNN, sample_mdn
 from world_models_kedro.models.vae import ConvVAE, frames_to_tensor, tensor_to_frames

@@ -19,7 +19,7 @@ import cma
 import numpy as np
 import pandas as pd
 
-from world_models_kedro.datasets.checkpoint_dataset import TrainingState
+from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.utils.progress import Progress
 
 # (population (P, n), generation) -> returns (P, trials)

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from world_models_kedro.datasets.checkpoint_dataset import TrainingState
-from world_models_kedro.datasets.episode_dataset import Episode
+from world_models_kedro.storage.checkpoints import TrainingState
+from world_models_kedro.storage.episodes import Episode
 from world_models_kedro.training.streams import (
     EpisodeStream,
     Extract,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from world_models_kedro.datasets.episode_dataset import Episode
+from world_models_kedro.storage.episodes import Episode
 
 Extract = Callable[[Episode], dict[str, np.ndarray]]  # episode -> arrays with a common first axis
 

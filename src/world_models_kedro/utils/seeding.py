@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import random
-
 import numpy as np
 
 
@@ -18,12 +16,3 @@ def derive_seed(seed: int, *keys: int | str) -> int:
     ]
     state = np.random.SeedSequence(words).generate_state(1, dtype=np.uint32)[0]
     return int(state) & 0x7FFFFFFF
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)

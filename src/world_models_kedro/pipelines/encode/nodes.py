@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from world_models_kedro.config import EncodeParams
-from world_models_kedro.datasets.episode_dataset import Episode
+from world_models_kedro.storage.episodes import Episode
 from world_models_kedro.models.checkpoints import vae_from_checkpoint
 from world_models_kedro.models.vae import ConvVAE, frames_to_tensor
 from world_models_kedro.utils.device import resolve_device

@@ -13,9 +13,9 @@ import torch
 from matplotlib.figure import Figure
 
 from world_models_kedro.config import EnvParams, EvaluateParams, ReportParams, RolloutParams
-from world_models_kedro.datasets.episode_dataset import Episode
+from world_models_kedro.storage.episodes import Episode
 from world_models_kedro.envs.dream import dream_from_checkpoints
-from world_models_kedro.envs.spaces import actions_to_vectors
+from world_models_kedro.actions import actions_to_vectors
 from world_models_kedro.models.checkpoints import (
     controller_from_checkpoint,
     flat_controller,

@@ -12,9 +12,9 @@ import torch
 from torch.nn import functional as F
 
 from world_models_kedro.config import MDNParams
-from world_models_kedro.datasets.checkpoint_dataset import TrainingState
-from world_models_kedro.datasets.episode_dataset import Episode
-from world_models_kedro.envs.spaces import action_dim, actions_to_vectors
+from world_models_kedro.storage.checkpoints import TrainingState
+from world_models_kedro.storage.episodes import Episode
+from world_models_kedro.actions import action_dim, actions_to_vectors
 from world_models_kedro.models.checkpoints import model_checkpoint
 from world_models_kedro.models.mdnrnn import MDNRNN, mdn_nll
 from world_models_kedro.training.loop import episode_fit_spec, fit

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from world_models_kedro.config import EnvParams, RolloutParams
-from world_models_kedro.datasets.episode_dataset import Episode
+from world_models_kedro.storage.episodes import Episode
 from world_models_kedro.envs.rollout import (
     EpisodeJob,
     collect_episode,

@@ -10,8 +10,8 @@ import pandas as pd
 import torch
 
 from world_models_kedro.config import VAEParams
-from world_models_kedro.datasets.checkpoint_dataset import TrainingState
-from world_models_kedro.datasets.episode_dataset import Episode
+from world_models_kedro.storage.checkpoints import TrainingState
+from world_models_kedro.storage.episodes import Episode
 from world_models_kedro.models.checkpoints import model_checkpoint
 from world_models_kedro.models.vae import ConvVAE, frames_to_tensor, vae_loss
 from world_models_kedro.training.loop import episode_fit_spec, fit

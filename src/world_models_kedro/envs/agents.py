@@ -1,6 +1,8 @@
-"""Score policies in the real environment, one episode per task, in parallel worker processes.
+"""The agent (or the exploration policy) playing real episodes, one episode per task, in parallel
+worker processes.
 
-Each worker builds V, M and the environment once; a task names the controller parameters (or
+Each worker builds the environment once, checks its action space against M's, and holds V, M and
+C; a :class:`~world_models_kedro.training.fitness.Task` names the controller parameters (or
 ``None`` for the exploration policy) and the episode seed. Results do not depend on the number of
 workers: every episode is seeded and torch runs single-threaded while playing it.
 """
@@ -15,13 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from world_models_kedro.actions import action_dim
 from world_models_kedro.config import EnvParams, PolicyParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
 from world_models_kedro.envs.factory import close_at_exit, make_env
 from world_models_kedro.envs.rollout import play_episode
+from world_models_kedro.envs.spaces import describe_space
 from world_models_kedro.models.agent import WorldModelAgent
-from world_models_kedro.models.checkpoints import mdn_from_checkpoint, vae_from_checkpoint
 from world_models_kedro.models.controller import LinearController
+from world_models_kedro.models.world_model import WorldModel, check_action_space
+from world_models_kedro.training.fitness import Task, TaskResult
 from world_models_kedro.utils.parallel import WorkerPool
 
 
@@ -30,28 +35,11 @@ class AgentSpec:
     """What every worker needs (sent once per worker, not per task)."""
 
     env: EnvParams
-    vae: dict[str, Any]  # checkpoint
-    mdn: dict[str, Any] | None  # checkpoint; None: C sees z only
-    action_space: dict[str, Any]
+    world_model: WorldModel
+    use_hidden: bool = True  # C reads [z, h]; False: z only
     max_steps: int | None = None
     stall_steps: int | None = None
     exploration: PolicyParams | None = None  # the baseline policy, when tasks ask for it
-
-
-@dataclass(frozen=True)
-class Task:
-    key: tuple[Any, ...]  # returned as is, e.g. (candidate, trial)
-    seed: int  # episode seed
-    params: np.ndarray | None = None  # controller parameters; None: exploration policy
-    keep_frames: bool = False
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    key: tuple[Any, ...]
-    total_reward: float
-    steps: int
-    frames: np.ndarray | None = None
 
 
 _WORKER: dict[str, Any] = {}
@@ -69,21 +57,30 @@ def single_thread() -> Iterator[None]:
 
 
 def init_worker(spec: AgentSpec) -> None:
-    vae = vae_from_checkpoint(spec.vae)
-    mdn = mdn_from_checkpoint(spec.mdn) if spec.mdn is not None else None
+    """Build the environment and the agent of ``spec`` in this process."""
+    wm = spec.world_model
+    vae = wm.vae.model
+    mdn = wm.mdn.model if spec.use_hidden else None
     hidden = mdn.hidden if mdn is not None else 0
-    from world_models_kedro.envs.spaces import action_dim
-
-    controller = LinearController(vae.z_dim, hidden, action_dim(spec.action_space))
+    controller = LinearController(vae.z_dim, hidden, action_dim(wm.action_space))
     if "close_env" in _WORKER:  # a new spec in this process (workers == 1): the old env goes
         _WORKER["close_env"]()
+        _WORKER.clear()
     env = make_env(spec.env)
+    close_env = close_at_exit(env)
+    try:
+        check_action_space(
+            wm.mdn, describe_space(env.action_space, spec.env.action_squash), spec.env.id
+        )
+    except ValueError:
+        close_env()
+        raise
     _WORKER.update(
         spec=spec,
         env=env,
-        close_env=close_at_exit(env),
+        close_env=close_env,
         controller=controller,
-        agent=WorldModelAgent(vae, mdn, controller, spec.action_space),
+        agent=WorldModelAgent(vae, mdn, controller, wm.action_space),
     )
 
 
@@ -94,7 +91,7 @@ def run_task(task: Task) -> TaskResult:
             if spec.exploration is None:
                 raise ValueError("a baseline task needs AgentSpec.exploration")
             explorer = ExplorationPolicy(
-                spec.exploration, spec.action_space, np.random.default_rng(task.seed)
+                spec.exploration, spec.world_model.action_space, np.random.default_rng(task.seed)
             )
             explorer.reset()
             policy = lambda _frame: explorer()  # noqa: E731

@@ -1,0 +1,114 @@
+"""Action vectors and squashing: how actions become M's input and C's outputs become actions.
+
+Works on the JSON description of an action space (``envs/spaces.describe_space``), so nothing here
+imports gymnasium. NumPy and torch twins: :func:`squash_action` (one action, in the real
+environment) and :func:`squash_to_vectors` (a batch, in the dream) must agree; a test ties them.
+Supported: ``Box`` (continuous), ``Discrete``, ``MultiBinary`` and ``MultiDiscrete``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+
+def action_dim(desc: dict[str, Any]) -> int:
+    """Width of an action vector (M's input and C's output): one-hot for discrete choices."""
+    kind = desc["type"]
+    if kind == "Box":
+        return int(np.prod(desc["shape"]))
+    if kind in ("Discrete", "MultiBinary"):
+        return int(desc["n"])
+    return int(sum(desc["nvec"]))
+
+
+def actions_to_vectors(desc: dict[str, Any], actions: np.ndarray) -> np.ndarray:
+    """Stored actions (T, ...) -> float32 vectors (T, action_dim) for M's input."""
+    kind = desc["type"]
+    actions = np.asarray(actions)
+    if kind == "Box":
+        return actions.reshape(len(actions), -1).astype(np.float32)
+    if kind == "Discrete":
+        return np.eye(desc["n"], dtype=np.float32)[actions.astype(np.int64) - desc.get("start", 0)]
+    if kind == "MultiBinary":
+        return actions.reshape(len(actions), -1).astype(np.float32)
+    return np.concatenate(
+        [
+            np.eye(n, dtype=np.float32)[actions[:, i].astype(np.int64)]
+            for i, n in enumerate(desc["nvec"])
+        ],
+        axis=1,
+    )
+
+
+def _box_map(desc: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    """(offset, span, linear?, low, high) per dimension of a Box: a unit value u becomes
+    ``offset + (u + 1) / 2 * span`` where linear, else ``u``; then it is clipped to [low, high]
+    (unbounded dimensions are left as they are)."""
+    low = np.asarray(desc["low"], np.float32).ravel()
+    high = np.asarray(desc["high"], np.float32).ravel()
+    bounded = np.isfinite(low) & np.isfinite(high)
+    clip = np.array(
+        [mode == "clip" for mode in desc.get("squash", ["linear"] * low.size)], dtype=bool
+    )
+    offset = np.where(bounded, low, 0.0).astype(np.float32)
+    span = np.where(bounded, high - low, 0.0).astype(np.float32)
+    return offset, span, bounded & ~clip, low, high
+
+
+def unit_to_action(desc: dict[str, Any], u: np.ndarray) -> np.ndarray | int:
+    """A point ``u`` in [-1, 1]^action_dim -> an action inside the space.
+
+    Box: per dimension, a linear map onto [low, high] or (``squash`` "clip") ``u`` clipped into
+    [low, high]; unbounded dims take ``u`` itself. Discrete: argmax; MultiBinary: ``u > 0``;
+    MultiDiscrete: argmax per sub-space.
+    """
+    kind = desc["type"]
+    u = np.asarray(u, dtype=np.float32)
+    if kind == "Box":
+        offset, span, linear, low, high = _box_map(desc)
+        scaled = np.clip(np.where(linear, offset + (u + 1.0) * 0.5 * span, u), low, high)
+        return scaled.reshape(desc["shape"]).astype(np.float32)
+    if kind == "Discrete":
+        return int(np.argmax(u)) + desc.get("start", 0)
+    if kind == "MultiBinary":
+        return (u > 0).astype(np.int8).reshape(desc.get("shape", [desc["n"]]))
+    out, start = [], 0
+    for n in desc["nvec"]:
+        out.append(int(np.argmax(u[start : start + n])))
+        start += n
+    return np.array(out, dtype=np.int64).reshape(desc.get("shape", [len(out)]))
+
+
+def squash_action(desc: dict[str, Any], raw: np.ndarray) -> np.ndarray | int:
+    """Controller output -> action: tanh into [-1, 1], then :func:`unit_to_action`.
+
+    Discrete choices take the argmax of the raw outputs (tanh saturates to 1.0 in float32 and
+    would turn large outputs into ties), exactly as the dream does (:func:`squash_to_vectors`).
+    """
+    raw = np.asarray(raw, dtype=np.float32)
+    return unit_to_action(desc, raw if desc["type"] != "Box" else np.tanh(raw))
+
+
+def squash_to_vectors(desc: dict[str, Any], raw: Any) -> Any:
+    """Batched torch version of :func:`squash_action` followed by :func:`actions_to_vectors`:
+    controller outputs (N, action_dim) -> the action vectors M consumes (N, action_dim)."""
+    kind = desc["type"]
+    if kind == "Box":
+        offset, span, linear, low, high = (
+            torch.as_tensor(a, device=raw.device) for a in _box_map(desc)
+        )
+        unit = torch.tanh(raw)
+        return torch.where(linear, offset + (unit + 1) * 0.5 * span, unit).clamp(min=low, max=high)
+    if kind == "Discrete":
+        return F.one_hot(raw.argmax(dim=-1), desc["n"]).float()
+    if kind == "MultiBinary":
+        return (raw > 0).float()
+    parts, start = [], 0
+    for n in desc["nvec"]:
+        parts.append(F.one_hot(raw[:, start : start + n].argmax(dim=-1), n).float())
+        start += n
+    return torch.cat(parts, dim=-1)

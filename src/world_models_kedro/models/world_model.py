@@ -1,0 +1,283 @@
+"""The trained world model as typed objects: V, M and C checkpoints, and the rules that say
+whether they fit together.
+
+A checkpoint file holds a plain dict (``{"kind", "config", "state_dict", ...}``, see
+``storage/checkpoints.py``); this module is the one place that knows each kind's fields.
+:class:`WorldModel` is what nodes load once and pass down: V, M, C (when trained) and the action
+space, checked against each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from world_models_kedro.models.controller import LinearController
+from world_models_kedro.models.dream import Dream
+from world_models_kedro.models.mdnrnn import MDNRNN
+from world_models_kedro.models.vae import ConvVAE
+
+
+class IncompatibleModelsError(ValueError):
+    """Checkpoints that do not fit together (or a file that is not the kind expected)."""
+
+
+def _field(checkpoint: dict[str, Any], key: str) -> Any:
+    if key not in checkpoint:
+        raise IncompatibleModelsError(
+            f"'{checkpoint.get('path', 'checkpoint')}' has no {key!r}: it was written by another "
+            f"version of the project; run the pipeline that writes it again"
+        )
+    return checkpoint[key]
+
+
+def _check_kind(checkpoint: dict[str, Any], kind: str) -> None:
+    if checkpoint.get("kind") != kind:
+        raise IncompatibleModelsError(
+            f"'{checkpoint.get('path', 'checkpoint')}' is a {checkpoint.get('kind', 'unknown')!r} "
+            f"checkpoint, not a {kind!r} one"
+        )
+
+
+def _load(model: torch.nn.Module, checkpoint: dict[str, Any]) -> Any:
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval()
+
+
+@dataclass
+class VAECheckpoint:
+    """V and what its training recorded."""
+
+    model: ConvVAE
+    weights_sha256: str
+    epochs: int
+    val_loss: float
+    train_episodes: list[str]
+    val_episodes: list[str]
+    path: str = "vae checkpoint"
+
+    @classmethod
+    def from_dict(cls, checkpoint: dict[str, Any]) -> VAECheckpoint:
+        _check_kind(checkpoint, "vae")
+        return cls(
+            model=_load(ConvVAE(**_field(checkpoint, "config")), checkpoint),
+            weights_sha256=_field(checkpoint, "weights_sha256"),
+            epochs=int(_field(checkpoint, "epochs")),
+            val_loss=float(_field(checkpoint, "val_loss")),
+            train_episodes=list(_field(checkpoint, "train_episodes")),
+            val_episodes=list(_field(checkpoint, "val_episodes")),
+            path=str(checkpoint.get("path", cls.path)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "vae",
+            "config": dict(self.model.config),
+            "state_dict": self.model.state_dict(),
+            "weights_sha256": self.weights_sha256,
+            "epochs": self.epochs,
+            "val_loss": self.val_loss,
+            "train_episodes": self.train_episodes,
+            "val_episodes": self.val_episodes,
+        }
+
+
+@dataclass
+class MDNCheckpoint:
+    """M, the V it was trained on, the action space, and the encoded first frames dreams start
+    from."""
+
+    model: MDNRNN
+    weights_sha256: str
+    vae_sha256: str
+    done_pos_weight: float  # the dream undoes it (models/dream.py)
+    action_space: dict[str, Any]
+    initial_mu: torch.Tensor  # (E, z_dim)
+    initial_logvar: torch.Tensor
+    epochs: int
+    val_loss: float
+    path: str = "mdn checkpoint"
+
+    @classmethod
+    def from_dict(cls, checkpoint: dict[str, Any]) -> MDNCheckpoint:
+        _check_kind(checkpoint, "mdn")
+        starts = _field(checkpoint, "initial_frames")
+        return cls(
+            model=_load(MDNRNN(**_field(checkpoint, "config")), checkpoint),
+            weights_sha256=_field(checkpoint, "weights_sha256"),
+            vae_sha256=_field(checkpoint, "vae_sha256"),
+            done_pos_weight=float(_field(checkpoint, "done_pos_weight")),
+            action_space=_field(checkpoint, "action_space"),
+            initial_mu=torch.as_tensor(starts["mu"]),
+            initial_logvar=torch.as_tensor(starts["logvar"]),
+            epochs=int(_field(checkpoint, "epochs")),
+            val_loss=float(_field(checkpoint, "val_loss")),
+            path=str(checkpoint.get("path", cls.path)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "mdn",
+            "config": dict(self.model.config),
+            "state_dict": self.model.state_dict(),
+            "weights_sha256": self.weights_sha256,
+            "vae_sha256": self.vae_sha256,
+            "done_pos_weight": self.done_pos_weight,
+            "action_space": self.action_space,
+            "initial_frames": {"mu": self.initial_mu, "logvar": self.initial_logvar},
+            "epochs": self.epochs,
+            "val_loss": self.val_loss,
+        }
+
+
+@dataclass
+class ControllerCheckpoint:
+    """C, where it was trained, with which V and M, and its score there."""
+
+    model: LinearController
+    action_space: dict[str, Any]
+    use_hidden: bool  # C reads [z, h] (False: z only, the paper's "V only")
+    train_in: str  # "real" | "dream"
+    vae_sha256: str
+    mdn_sha256: str
+    best_source: str
+    best_score: float
+    path: str = "controller checkpoint"
+
+    @classmethod
+    def from_dict(cls, checkpoint: dict[str, Any]) -> ControllerCheckpoint:
+        _check_kind(checkpoint, "controller")
+        return cls(
+            model=_load(LinearController(**_field(checkpoint, "config")), checkpoint),
+            action_space=_field(checkpoint, "action_space"),
+            use_hidden=bool(_field(checkpoint, "use_hidden")),
+            train_in=str(_field(checkpoint, "train_in")),
+            vae_sha256=_field(checkpoint, "vae_sha256"),
+            mdn_sha256=_field(checkpoint, "mdn_sha256"),
+            best_source=str(_field(checkpoint, "best_source")),
+            best_score=float(_field(checkpoint, "best_score")),
+            path=str(checkpoint.get("path", cls.path)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "controller",
+            "config": dict(self.model.config),
+            "state_dict": self.model.state_dict(),
+            "action_space": self.action_space,
+            "use_hidden": self.use_hidden,
+            "train_in": self.train_in,
+            "vae_sha256": self.vae_sha256,
+            "mdn_sha256": self.mdn_sha256,
+            "best_source": self.best_source,
+            "best_score": self.best_score,
+        }
+
+
+def check_compatible(
+    vae: VAECheckpoint, mdn: MDNCheckpoint, controller: ControllerCheckpoint | None = None
+) -> None:
+    """Every rule V, M and C must satisfy together; the error names the files and what differs."""
+    if mdn.model.z_dim != vae.model.z_dim:
+        raise IncompatibleModelsError(
+            f"'{mdn.path}' was trained for latents of size {mdn.model.z_dim}, but '{vae.path}' "
+            f"encodes frames to size {vae.model.z_dim}: run `kedro run --pipelines=encode,mdn`"
+        )
+    if mdn.vae_sha256 != vae.weights_sha256:
+        raise IncompatibleModelsError(
+            f"'{mdn.path}' was trained on the latents of another VAE than '{vae.path}' "
+            f"(VAE {mdn.vae_sha256} vs {vae.weights_sha256}): "
+            "run `kedro run --pipelines=encode,mdn` to retrain M on this VAE's latents"
+        )
+    if controller is None:
+        return
+    if controller.action_space != mdn.action_space:
+        raise IncompatibleModelsError(
+            f"'{controller.path}' was trained for the action space {controller.action_space}, but "
+            f"'{mdn.path}' for {mdn.action_space}: run `kedro run --pipelines=controller` for this "
+            "environment"
+        )
+    if controller.vae_sha256 != vae.weights_sha256 or (
+        controller.use_hidden and controller.mdn_sha256 != mdn.weights_sha256
+    ):
+        raise IncompatibleModelsError(
+            f"'{controller.path}' was trained with other V/M models than '{vae.path}' and "
+            f"'{mdn.path}': run `kedro run --pipelines=controller` again"
+        )
+
+
+def check_action_space(mdn: MDNCheckpoint, env_space: dict[str, Any], env_id: str) -> None:
+    """The environment's action space (``envs/spaces.describe_space``) must be M's."""
+    if mdn.action_space != env_space:
+        raise IncompatibleModelsError(
+            f"'{mdn.path}' was trained on actions of {mdn.action_space}, but {env_id}'s action "
+            f"space is {env_space}"
+        )
+
+
+@dataclass
+class WorldModel:
+    """V, M and (once trained) C, checked to fit together; ``action_space`` is M's."""
+
+    vae: VAECheckpoint
+    mdn: MDNCheckpoint
+    controller: ControllerCheckpoint | None = None
+
+    def __post_init__(self) -> None:
+        check_compatible(self.vae, self.mdn, self.controller)
+
+    @classmethod
+    def from_checkpoints(
+        cls,
+        vae: dict[str, Any],
+        mdn: dict[str, Any],
+        controller: dict[str, Any] | None = None,
+    ) -> WorldModel:
+        """From the catalog's checkpoint dicts (``vae_model``, ``mdn_model``, ``controller_model``)."""
+        return cls(
+            VAECheckpoint.from_dict(vae),
+            MDNCheckpoint.from_dict(mdn),
+            ControllerCheckpoint.from_dict(controller) if controller is not None else None,
+        )
+
+    @property
+    def action_space(self) -> dict[str, Any]:
+        return self.mdn.action_space
+
+    @property
+    def uses_hidden(self) -> bool:
+        """Whether C reads M's state (the full World Model) rather than z alone."""
+        return self.controller is None or self.controller.use_hidden
+
+    def dream(
+        self,
+        num_envs: int,
+        temperature: float,
+        max_steps: int,
+        done_threshold: float = 0.5,
+        reward_per_step: float | None = None,
+        render: bool = False,
+        device: torch.device | str = "cpu",
+    ) -> Dream:
+        """``num_envs`` dreams of M, starting from the encoded real first frames it keeps."""
+        if len(self.mdn.initial_mu) == 0:
+            raise IncompatibleModelsError(
+                f"'{self.mdn.path}' holds no encoded first frames to start dreams from: train M "
+                "again (`kedro run --pipelines=mdn`)"
+            )
+        return Dream(
+            self.mdn.model,
+            self.mdn.initial_mu,
+            self.mdn.initial_logvar,
+            num_envs=num_envs,
+            action_desc=self.action_space,
+            temperature=temperature,
+            max_steps=max_steps,
+            done_threshold=done_threshold,
+            reward_per_step=reward_per_step,
+            vae=self.vae.model if render else None,
+            device=device,
+            done_pos_weight=self.mdn.done_pos_weight,
+        )

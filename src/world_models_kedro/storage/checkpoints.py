@@ -1,0 +1,65 @@
+"""Checkpoints and training states as files: ``torch.save`` through memory, written atomically.
+
+Plain Python (no Kedro). A finished model's checkpoint is read with ``weights_only=True`` (a file
+from elsewhere cannot run code); a :class:`TrainingState` is the resumable state a training loop
+reads after an interruption and replaces after every epoch or generation.
+``datasets/checkpoint_dataset.py`` holds the thin Kedro datasets over this module.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from world_models_kedro.storage.atomic import atomic_write_bytes
+
+
+class CheckpointFileError(ValueError):
+    """A checkpoint or training-state file cannot be read; the message names it."""
+
+
+def load_checkpoint(path: str | Path, weights_only: bool = True) -> Any:
+    """What ``path`` holds (on the CPU); a truncated or corrupt file fails naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError) as exc:
+        raise CheckpointFileError(
+            f"'{path}' is not a readable checkpoint (truncated or corrupt: {exc!r}). "
+            "Delete it and run the pipeline that writes it again."
+        ) from exc
+
+
+def save_checkpoint(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` to ``path`` atomically."""
+    # Through memory: torch.save names its archive after the file, and the temporary file's random
+    # name would make identical checkpoints differ byte for byte (and so in their DVC hashes).
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+class TrainingState:
+    """Handle on a resumable training state file (model, optimizer, RNG, counters, history)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[str, Any] | None:
+        """The saved state, or ``None`` when there is none."""
+        if not self.path.exists():
+            return None
+        return load_checkpoint(self.path, weights_only=False)
+
+    def write(self, state: dict[str, Any]) -> None:
+        """Replace the saved state atomically."""
+        save_checkpoint(self.path, state)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def __repr__(self) -> str:
+        return f"TrainingState({str(self.path)!r})"

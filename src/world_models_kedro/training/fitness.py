@@ -1,0 +1,147 @@
+"""CMA-ES fitness, side by side: a population scored in the real environment or in M's dream.
+
+Both give ``evaluate(population, generation) -> returns (P, trials)`` and
+``evaluate_many(candidates) -> returns (K, eval_trials)`` (see ``training/cmaes.py``).
+Common random numbers on both sides: every candidate of a generation plays the same episode seeds
+(real) or the same dream openings (dream).
+
+The real side plays :class:`Task` s through a ``run_tasks`` callable (worker processes holding
+the environment: ``envs/agents.py``); the dream side steps a whole population x trials as one
+torch batch. No gymnasium and no Kedro here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from world_models_kedro.actions import squash_to_vectors
+from world_models_kedro.config import ControllerParams
+from world_models_kedro.models.controller import ControllerPopulation
+from world_models_kedro.models.dream import Dream
+from world_models_kedro.models.world_model import WorldModel
+from world_models_kedro.utils.device import resolve_device
+from world_models_kedro.utils.seeding import derive_seed
+
+Evaluators = tuple[Callable[[np.ndarray, int], np.ndarray], Callable[[np.ndarray], np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One real-environment episode to play."""
+
+    key: tuple[Any, ...]  # returned as is, e.g. (candidate, trial)
+    seed: int  # episode seed
+    params: np.ndarray | None = None  # controller parameters; None: exploration policy
+    keep_frames: bool = False
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    key: tuple[Any, ...]
+    total_reward: float
+    steps: int
+    frames: np.ndarray | None = None
+
+
+RunTasks = Callable[[Iterable[Task]], Iterator[TaskResult]]
+
+
+def real_fitness(run_tasks: RunTasks, seed: int, trials: int, eval_trials: int) -> Evaluators:
+    """Evaluators that play real episodes through ``run_tasks``."""
+
+    def play(params: np.ndarray, seeds: list[int]) -> np.ndarray:
+        tasks = [
+            Task((c, t), s, params[c]) for c in range(len(params)) for t, s in enumerate(seeds)
+        ]
+        returns = np.zeros((len(params), len(seeds)))
+        for result in run_tasks(tasks):
+            returns[result.key] = result.total_reward
+        return returns
+
+    def evaluate(population: np.ndarray, generation: int) -> np.ndarray:
+        # Common random numbers: every candidate of a generation plays the same tracks.
+        return play(population, [derive_seed(seed, "cmaes", generation, t) for t in range(trials)])
+
+    eval_seeds = [derive_seed(seed, "cmaes-eval", t) for t in range(eval_trials)]
+
+    def evaluate_many(candidates: np.ndarray) -> np.ndarray:
+        return play(candidates, eval_seeds)
+
+    return evaluate, evaluate_many
+
+
+@torch.inference_mode()
+def play_dreams(
+    dream: Dream, params: np.ndarray, trials: int, seed: int, in_dim: int
+) -> tuple[np.ndarray, int]:
+    """Each of the P flat controller parameter vectors plays ``trials`` dreams:
+    (returns (P, trials), dream steps taken). ``in_dim``: z_dim, or z_dim + hidden."""
+    population = len(params)
+    if dream.num_envs != population * trials:
+        raise ValueError(
+            f"the dream has {dream.num_envs} envs, not population {population} x trials {trials}"
+        )
+    out_dim = np.asarray(params).shape[1] // (in_dim + 1)
+    controllers = ControllerPopulation(params, in_dim, out_dim, dream.device)
+    dream.generator.manual_seed(seed)
+    openings = dream.initial_z(trials)
+    features = dream.reset(initial_z=openings.repeat(population, 1))
+    alive = torch.ones(dream.num_envs, dtype=torch.bool, device=dream.device)
+    total = torch.zeros(dream.num_envs, device=dream.device)
+    steps = 0
+    for _ in range(dream.max_steps):
+        raw = controllers(features[:, :in_dim])
+        features, reward, terminated, truncated = dream.step(
+            squash_to_vectors(dream.action_desc, raw)
+        )
+        total += reward * alive
+        steps += int(alive.sum())
+        alive &= ~(terminated | truncated)
+        if not alive.any():
+            break
+    return total.view(population, trials).cpu().numpy().astype(np.float64), steps
+
+
+def dream_fitness(
+    world_model: WorldModel,
+    params: ControllerParams,
+    reward_per_step: float | None,
+    seed: int,
+) -> Evaluators:
+    """Evaluators that play whole populations inside M's dream."""
+    device = resolve_device(params.dream.device)
+    in_dim = world_model.vae.model.z_dim + (
+        world_model.mdn.model.hidden if params.use_hidden else 0
+    )
+    dreams: dict[int, Dream] = {}
+
+    def dream_for(n: int) -> Dream:
+        if n not in dreams:  # one dream batch per size (population x trials, candidates x eval)
+            dreams[n] = world_model.dream(
+                num_envs=n,
+                temperature=params.dream.temperature,
+                max_steps=params.dream.max_steps,
+                done_threshold=params.dream.done_threshold,
+                reward_per_step=reward_per_step,
+                device=device,
+            )
+        return dreams[n]
+
+    def evaluate(population: np.ndarray, generation: int) -> np.ndarray:
+        dream = dream_for(len(population) * params.trials)
+        return play_dreams(
+            dream, population, params.trials, derive_seed(seed, "dream", generation), in_dim
+        )[0]
+
+    def evaluate_many(candidates: np.ndarray) -> np.ndarray:
+        dream = dream_for(len(candidates) * params.eval_trials)
+        return play_dreams(
+            dream, candidates, params.eval_trials, derive_seed(seed, "dream-eval"), in_dim
+        )[0]
+
+    return evaluate, evaluate_many
