@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from kedro.io.core import DatasetError
+from matplotlib.figure import Figure
 from PIL import Image
 
 from tests.conftest import (
@@ -33,6 +34,7 @@ from world_models_kedro.datasets.image_dataset import ImageDataset
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE
 from world_models_kedro.pipeline_registry import register_pipelines
+from world_models_kedro.reporting.figures import to_png
 from world_models_kedro.reporting.gallery import (
     attribute_vector,
     decode,
@@ -234,6 +236,16 @@ def test_image_dataset_round_trips(tmp_path: Path) -> None:
     assert raw.load() == gif.load()  # bytes are written as they are
     assert base64.b64decode(raw.preview()) == gif.load()
     assert raw._describe() == {"filepath": str(tmp_path / "copy.gif"), "fps": 20.0}
+
+
+def test_image_dataset_encodes_figures_as_the_report_does(tmp_path: Path) -> None:
+    def figure() -> Figure:
+        fig = Figure(figsize=(3, 2))
+        fig.subplots().plot([0, 1, 2], [2, 0, 1])
+        return fig
+
+    ImageDataset(str(tmp_path / "figure.png")).save(figure())
+    assert (tmp_path / "figure.png").read_bytes() == to_png(figure())  # one PNG encoder
 
 
 def test_image_dataset_writes_atomically(tmp_path: Path, monkeypatch) -> None:

@@ -23,13 +23,15 @@ def encode_image(data: Any, suffix: str, fps: float = 20.0) -> bytes:
     """PNG or GIF bytes for a Figure, PIL image, frame array (T, H, W, 3) or bytes."""
     if isinstance(data, bytes | bytearray):
         return bytes(data)
-    buffer = io.BytesIO()
     if hasattr(data, "savefig"):  # matplotlib Figure
         import matplotlib.pyplot as plt
 
-        data.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        from world_models_kedro.reporting.figures import to_png
+
+        png = to_png(data)  # the report's own encoder: the same bytes either way
         plt.close(data)  # a pyplot figure would otherwise stay open (no-op for the others)
-        return buffer.getvalue()
+        return png
+    buffer = io.BytesIO()
     if hasattr(data, "save") and hasattr(data, "mode"):  # PIL image
         data.save(buffer, format="PNG")
         return buffer.getvalue()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +22,6 @@ from world_models_kedro.models.checkpoints import (
     vae_from_checkpoint,
 )
 from world_models_kedro.pipelines.controller.nodes import check_world_model, env_action_space
-from world_models_kedro.reporting.figures import return_histogram, to_png, training_curves
 from world_models_kedro.reporting.gallery import (
     arithmetic_figure,
     attribute_vector,
@@ -36,7 +34,7 @@ from world_models_kedro.reporting.gallery import (
     reconstruction_figure,
     upscale,
 )
-from world_models_kedro.reporting.html import Page
+from world_models_kedro.reporting.report import ModelSummary, ReportInputs, render_report
 from world_models_kedro.training.evaluation import (
     AgentSpec,
     Task,
@@ -268,20 +266,6 @@ def record_videos(
     return upscale(real.frames, params.video_scale), upscale(dreamed, params.video_scale)
 
 
-def _config_rows(parameters: dict[str, Any], prefix: str = "") -> list[dict[str, str]]:
-    rows = []
-    for key, value in parameters.items():
-        if isinstance(value, dict):
-            rows += _config_rows(value, f"{prefix}{key}.")
-        else:
-            rows.append({"parameter": f"{prefix}{key}", "value": json.dumps(value)})
-    return rows
-
-
-def _n_params(checkpoint: dict[str, Any]) -> int:
-    return int(sum(t.numel() for t in checkpoint["state_dict"].values()))
-
-
 def build_report(
     metrics: dict[str, Any],
     evaluation_returns: pd.DataFrame,
@@ -302,120 +286,23 @@ def build_report(
     parameters: dict[str, Any],
 ) -> str:
     """The report: one self-contained HTML page (every picture inlined)."""
-    page = Page(f"World Models on {metrics['env']}")
-    page.heading("Scores")
-    train_in = metrics.get("train_in", "real")
-    rows = [
-        {"policy": name, "scored in": "real environment", **metrics[name]}
-        for name in ("agent", "random")
-        if name in metrics
-    ]
-    if "training_score" in metrics:
-        rows.insert(
-            0,
-            {
-                "policy": "agent",
-                "scored in": f"{train_in} (C's training score)",
-                "mean": metrics["training_score"],
-            },
-        )
-    scores = pd.DataFrame(rows)
-    scores["n"] = scores["n"].astype("Int64")  # whole trial counts (blank for C's training score)
-    page.table(scores)
-    baseline = metrics.get("random_policy", "the rollouts' exploration policy")
-    page.paragraph(
-        f"C trained in the {train_in} environment; {metrics['trials']} seeded real-environment trials per "
-        f"policy on the same seeds; the random policy: {baseline}.",
-        "note",
+    inputs = ReportInputs(
+        metrics=metrics,
+        evaluation_returns=evaluation_returns,
+        vae_history=vae_history,
+        mdn_history=mdn_history,
+        controller_history=controller_history,
+        reconstructions=reconstructions,
+        prior_samples=prior_samples,
+        interpolation=interpolation,
+        arithmetic=arithmetic,
+        dream_strip=dream_strip,
+        agent_video=agent_video,
+        dream_video=dream_video,
+        vae=ModelSummary.of(vae_model),
+        mdn=ModelSummary.of(mdn_model),
+        controller=ModelSummary.of(controller_model),
+        stage_times=stage_times,
+        parameters=parameters,
     )
-    policies = [p for p in ("agent", "random") if f"{p}_return" in evaluation_returns]
-    page.image(to_png(return_histogram(evaluation_returns, policies)), "return histogram")
-    page.heading("The agent at work")
-    page.image(agent_video, "the trained agent in the real environment", "image/gif")
-    page.image(dream_video, "the trained agent inside M's dream", "image/gif")
-    page.paragraph(
-        "Left: C driving V and M in the real environment. Right: C acting inside M's dream, decoded by V.",
-        "note",
-    )
-    page.heading("V: what the VAE sees and imagines")
-    page.image(reconstructions, "reconstructions")
-    page.image(prior_samples, "samples from the prior")
-    page.image(interpolation, "latent interpolation")
-    page.image(arithmetic, "latent arithmetic")
-    page.image(
-        to_png(
-            training_curves(
-                vae_history, "epoch", ["train_loss", "val_loss"], "VAE loss per epoch", "loss"
-            )
-        ),
-        "VAE training curve",
-    )
-    page.heading("M: the MDN-RNN and its dream")
-    page.image(dream_strip, "real vs dreamed rollout")
-    page.image(
-        to_png(
-            training_curves(
-                mdn_history,
-                "epoch",
-                ["train_loss", "val_loss", "train_nll", "val_nll"],
-                "MDN-RNN loss per epoch",
-                "loss",
-            )
-        ),
-        "MDN-RNN training curve",
-    )
-    page.heading("C: the controller (CMA-ES)")
-    page.image(
-        to_png(
-            training_curves(
-                controller_history,
-                "generation",
-                [
-                    "fitness_max",
-                    "fitness_mean",
-                    "fitness_min",
-                    "eval_best_return",
-                    "eval_mean_return",
-                ],
-                "CMA-ES fitness per generation",
-                "return",
-            )
-        ),
-        "CMA-ES curve",
-    )
-    page.heading("Models, wall times and configuration")
-    page.table(
-        pd.DataFrame(
-            [
-                {
-                    "model": "V (ConvVAE)",
-                    "parameters": _n_params(vae_model),
-                    "config": json.dumps(vae_model["config"]),
-                },
-                {
-                    "model": "M (MDN-RNN)",
-                    "parameters": _n_params(mdn_model),
-                    "config": json.dumps(mdn_model["config"]),
-                },
-                {
-                    "model": "C (linear)",
-                    "parameters": _n_params(controller_model),
-                    "config": json.dumps(controller_model["config"]),
-                },
-            ]
-        ),
-        "{:.0f}",
-    )
-    if stage_times:
-        page.table(
-            pd.DataFrame(
-                [
-                    {"node": node, "seconds": t["seconds"], "finished": t["finished"]}
-                    for node, t in stage_times.items()
-                ]
-            ),
-            "{:.1f}",
-        )
-        page.paragraph("Wall time of each node's latest run (stage_times.json).", "note")
-    page.table(pd.DataFrame(_config_rows(parameters)))
-    return page.render()
+    return render_report(inputs)
