@@ -37,8 +37,8 @@ from tests.conftest import (
     run_pipeline,
 )
 from world_models_kedro.datasets import EpisodeDataset
-from world_models_kedro.models.checkpoints import vae_from_checkpoint
 from world_models_kedro.models.vae import frames_to_tensor
+from world_models_kedro.models.world_model import VAECheckpoint
 from world_models_kedro.pipeline_registry import ORDER, register_pipelines
 
 pytestmark = pytest.mark.slow
@@ -115,7 +115,7 @@ def check_outputs(project: Path) -> None:
     assert checkpoint["kind"] == "vae" and checkpoint["config"]["z_dim"] == Z_DIM
     assert sorted(checkpoint["train_episodes"] + checkpoint["val_episodes"]) == EPISODES
     assert len(checkpoint["val_episodes"]) == 1
-    vae = vae_from_checkpoint(checkpoint)
+    vae = VAECheckpoint.from_dict(checkpoint).model
 
     for pid in EPISODES:
         rollout = EpisodeDataset(str(project / ROLLOUTS_DIR / f"{pid}.npz")).load().read()

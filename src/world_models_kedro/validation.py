@@ -17,6 +17,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from world_models_kedro.config import PARAMETER_MODELS, SCALAR_PARAMETERS, EnvParams
+from world_models_kedro.utils.diff import dict_changes
 from world_models_kedro.utils.optional import MissingPackageError
 
 PARAMETER_PATTERNS = ("parameters*", "parameters*/**", "**/parameters*")
@@ -173,7 +174,9 @@ def check_environment(env: EnvParams, sources: ParameterSources) -> list[str]:
 
 
 def _config_diff(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
-    return [key for key in wanted if key in saved and _norm(saved[key]) != _norm(wanted[key])]
+    """Top-level keys of ``wanted`` that ``saved`` holds with another value."""
+    changed = {key.split(".")[0] for key, _, _ in dict_changes(saved, wanted)}
+    return [key for key in wanted if key in saved and key in changed]
 
 
 def _norm(value: Any) -> Any:

@@ -18,7 +18,7 @@ from world_models_kedro.datasets import (
     TrainingStateDataset,
 )
 from world_models_kedro.storage import episodes as episode_module
-from world_models_kedro.storage.checkpoints import TrainingState
+from world_models_kedro.storage.checkpoints import CheckpointFileError, TrainingState
 from world_models_kedro.storage.episodes import Episode, EpisodeFileError
 
 
@@ -308,7 +308,7 @@ def test_corrupt_checkpoint_names_the_file(tmp_path: Path, how: str) -> None:
     with pytest.raises(DatasetError, match=r"vae\.pt.*not a readable checkpoint"):
         TorchCheckpointDataset(str(path)).load()
     state = TrainingState(path)
-    with pytest.raises(DatasetError, match=r"vae\.pt.*not a readable checkpoint"):
+    with pytest.raises(CheckpointFileError, match=r"vae\.pt.*not a readable checkpoint"):
         state.read()
 
 

@@ -9,13 +9,19 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from world_models_kedro.envs.dream import DreamVectorEnv, dream_from_checkpoints
+from world_models_kedro.actions import (
+    action_dim,
+    actions_to_vectors,
+    squash_action,
+    squash_to_vectors,
+)
+from world_models_kedro.envs.dream import DreamVectorEnv
 from world_models_kedro.envs.spaces import describe_space, space_from_description
-from world_models_kedro.actions import action_dim, actions_to_vectors, squash_action, squash_to_vectors
-from world_models_kedro.models.checkpoints import model_checkpoint
+from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE
-from world_models_kedro.training.dream_evaluation import play_dreams
+from world_models_kedro.models.world_model import MDNCheckpoint, VAECheckpoint, WorldModel
+from world_models_kedro.training.fitness import play_dreams
 
 Z_DIM, HIDDEN, STARTS, N = 4, 8, 5, 6
 FEATURES = Z_DIM + HIDDEN
@@ -59,20 +65,24 @@ def starts(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(STARTS, Z_DIM, generator=generator), torch.full((STARTS, Z_DIM), -1.0)
 
 
-def make_dream(
-    mdn: MDNRNN | None = None, num_envs: int = N, space: dict = BOX, **kwargs
-) -> DreamVectorEnv:
+def make_core(mdn: MDNRNN | None = None, num_envs: int = N, space: dict = BOX, **kwargs) -> Dream:
     mu, logvar = starts()
     kwargs.setdefault("temperature", 1.0)
     kwargs.setdefault("max_steps", 50)
-    return DreamVectorEnv(
+    return Dream(
         mdn if mdn is not None else tiny_mdn(space, done_bias=-20.0),
         mu,
         logvar,
         num_envs=num_envs,
-        action_space=space,
+        action_desc=space,
         **kwargs,
     )
+
+
+def make_dream(
+    mdn: MDNRNN | None = None, num_envs: int = N, space: dict = BOX, **kwargs
+) -> DreamVectorEnv:
+    return DreamVectorEnv(make_core(mdn, num_envs, space, **kwargs))
 
 
 def fixed_actions(space: dict, steps: int, num_envs: int = N, seed: int = 1) -> list:
@@ -85,7 +95,7 @@ def trajectory(dream: DreamVectorEnv, seed: int | None, steps: int = 8, **option
     """Observations and rewards of ``steps`` steps after ``reset(seed=seed)``."""
     obs, _ = dream.reset(seed=seed, options=options or None)
     observations, rewards = [obs], []
-    for action in fixed_actions(dream.space_desc, steps, dream.num_envs):
+    for action in fixed_actions(dream.dream.action_desc, steps, dream.num_envs):
         obs, reward, *_ = dream.step(action)
         observations.append(obs)
         rewards.append(reward)
@@ -133,15 +143,15 @@ def test_reset_accepts_a_list_of_seeds_and_initial_z() -> None:
     np.testing.assert_array_equal(obs[:, :Z_DIM], z)
 
 
-def test_step_tensor_is_the_same_dream_as_step() -> None:
+def test_the_torch_core_is_the_same_dream_as_the_vector_env() -> None:
     actions = fixed_actions(BOX, 6)
     observations, rewards = trajectory(make_dream(), seed=3, steps=len(actions))
 
-    dream = make_dream()
-    dream.reset_tensor(seed=3)
+    dream = make_core()
+    dream.reset(seed=3)
     for t, action in enumerate(actions):
         vectors = torch.from_numpy(actions_to_vectors(BOX, action))
-        features, reward, terminated, truncated = dream.step_tensor(vectors)
+        features, reward, terminated, truncated = dream.step(vectors)
         assert isinstance(features, torch.Tensor) and features.shape == (N, FEATURES)
         assert reward.shape == (N,) and reward.dtype == torch.float32
         assert terminated.dtype == torch.bool and truncated.dtype == torch.bool
@@ -198,12 +208,12 @@ def test_a_firing_done_head_terminates_and_the_next_step_restarts() -> None:
         if t % 2 == 0:  # a transition: M says the episode ended
             assert terminated.all()
             np.testing.assert_allclose(reward, 1.0)
-            assert dream.steps.tolist() == [1] * N
+            assert dream.dream.steps.tolist() == [1] * N
         else:  # NEXT_STEP autoreset: a new first observation, no reward, no end
             assert not terminated.any()
             np.testing.assert_array_equal(reward, np.zeros(N))
             np.testing.assert_array_equal(obs[:, Z_DIM:], 0.0)  # a fresh LSTM state
-            assert dream.steps.tolist() == [0] * N
+            assert dream.dream.steps.tolist() == [0] * N
 
 
 def test_max_steps_truncates_and_the_counter_restarts() -> None:
@@ -250,12 +260,12 @@ def test_only_the_dreams_that_ended_restart() -> None:
     np.testing.assert_allclose(reward, [0.0, 0.0, 1.0, 1.0])
     np.testing.assert_array_equal(obs[:2, Z_DIM:], 0.0)  # restarted
     assert np.abs(obs[2:, Z_DIM:]).max() > 0.5 and np.abs(h_before).max() > 0.5  # carried on
-    assert dream.steps.tolist() == [0, 0, 2, 2]
+    assert dream.dream.steps.tolist() == [0, 0, 2, 2]
 
     _, reward, terminated, _, _ = dream.step(np.stack([live] * 4))
     assert not terminated.any()
     np.testing.assert_allclose(reward, 1.0)
-    assert dream.steps.tolist() == [1, 1, 3, 3]
+    assert dream.dream.steps.tolist() == [1, 1, 3, 3]
 
 
 # ------------------------------------------------------------------ seeds and temperature
@@ -321,23 +331,25 @@ def test_render_decodes_the_dreamed_z() -> None:
         make_dream().render()
 
 
-def test_dream_from_checkpoints() -> None:
+def tiny_world_model(mu: torch.Tensor, logvar: torch.Tensor) -> WorldModel:
+    vae = VAECheckpoint.of(tiny_vae(), "vae-hash", 1, 0.0, ["a"], ["b"])
+    mdn = MDNCheckpoint.of(
+        tiny_mdn(BOX, reward=False), "mdn-hash", "vae-hash", 1.0, BOX, mu, logvar, 1, 0.0
+    )
+    return WorldModel(vae, mdn)
+
+
+def test_a_world_model_dreams_from_the_first_frames_m_keeps() -> None:
     mu, logvar = starts()
-    mdn = tiny_mdn(BOX, reward=False)
-    checkpoint = model_checkpoint(
-        "mdn", mdn, action_space=BOX, initial_frames={"mu": mu, "logvar": logvar}
-    )
-    vae = tiny_vae()
-    dream = dream_from_checkpoints(
-        checkpoint, 3, 1.0, 7, reward_per_step=1.0, vae_checkpoint=model_checkpoint("vae", vae)
-    )
-    assert (dream.num_envs, dream.temperature, dream.max_steps) == (3, 1.0, 7)
-    torch.testing.assert_close(dream.initial_mu, mu)
+    world_model = tiny_world_model(mu, logvar)
+    dream = DreamVectorEnv(world_model.dream(3, 1.0, 7, reward_per_step=1.0, render=True))
+    assert (dream.num_envs, dream.dream.temperature, dream.dream.max_steps) == (3, 1.0, 7)
+    torch.testing.assert_close(dream.dream.initial_mu, mu)
     obs, _ = dream.reset(seed=0)
     assert obs.shape == (3, FEATURES) and dream.render().shape == (3, 64, 64, 3)
-    del checkpoint["initial_frames"]
+    empty = tiny_world_model(mu[:0], logvar[:0])
     with pytest.raises(ValueError, match="first frames"):
-        dream_from_checkpoints(checkpoint, 3, 1.0, 7, reward_per_step=1.0)
+        empty.dream(3, 1.0, 7, reward_per_step=1.0)
 
 
 # ------------------------------------------------------------------ C's actions in torch
@@ -370,20 +382,20 @@ def population(seed: int = 0, scale: float = 0.5) -> np.ndarray:
     return np.random.default_rng(seed).normal(0.0, scale, (POPULATION, n_params))
 
 
-def spy_on_openings(dream: DreamVectorEnv, monkeypatch: pytest.MonkeyPatch) -> list:
+def spy_on_openings(dream: Dream, monkeypatch: pytest.MonkeyPatch) -> list:
     seen = []
-    original = dream.reset_tensor
+    original = dream.reset
 
-    def reset_tensor(seed=None, initial_z=None):
+    def reset(seed=None, initial_z=None):
         seen.append(initial_z.clone())
         return original(seed, initial_z)
 
-    monkeypatch.setattr(dream, "reset_tensor", reset_tensor)
+    monkeypatch.setattr(dream, "reset", reset)
     return seen
 
 
 def test_play_dreams_shapes_and_common_random_numbers(monkeypatch) -> None:
-    dream = make_dream(num_envs=POPULATION * TRIALS, max_steps=10)
+    dream = make_core(num_envs=POPULATION * TRIALS, max_steps=10)
     seen = spy_on_openings(dream, monkeypatch)
     returns, steps = play_dreams(dream, population(), TRIALS, seed=11, in_dim=IN_DIM)
     assert returns.shape == (POPULATION, TRIALS) and returns.dtype == np.float64
@@ -403,7 +415,7 @@ def test_play_dreams_shapes_and_common_random_numbers(monkeypatch) -> None:
 
 
 def test_identical_candidates_score_the_same_at_tau_zero() -> None:
-    dream = make_dream(
+    dream = make_core(
         tiny_mdn(reward_bias=0.0, done_bias=-20.0),
         num_envs=POPULATION * TRIALS,
         max_steps=6,
@@ -418,14 +430,14 @@ def test_identical_candidates_score_the_same_at_tau_zero() -> None:
 
 
 def test_play_dreams_counts_rewards_until_each_dream_ends() -> None:
-    ending = make_dream(
+    ending = make_core(
         tiny_mdn(reward_bias=1.0, done_bias=20.0), num_envs=POPULATION * TRIALS, max_steps=10
     )
     returns, steps = play_dreams(ending, population(), TRIALS, seed=0, in_dim=IN_DIM)
     np.testing.assert_array_equal(returns, np.ones((POPULATION, TRIALS)))  # ended at once
     assert steps == POPULATION * TRIALS
 
-    lasting = make_dream(
+    lasting = make_core(
         tiny_mdn(reward_bias=1.0, done_bias=-20.0), num_envs=POPULATION * TRIALS, max_steps=10
     )
     returns, steps = play_dreams(lasting, population(), TRIALS, seed=0, in_dim=IN_DIM)
@@ -434,13 +446,13 @@ def test_play_dreams_counts_rewards_until_each_dream_ends() -> None:
 
 
 def test_play_dreams_with_z_only_controllers() -> None:
-    dream = make_dream(num_envs=POPULATION * TRIALS, max_steps=5)
+    dream = make_core(num_envs=POPULATION * TRIALS, max_steps=5)
     params = np.random.default_rng(0).normal(0, 0.5, (POPULATION, (Z_DIM + 1) * 2))
     returns, _ = play_dreams(dream, params, TRIALS, seed=0, in_dim=Z_DIM)
     assert returns.shape == (POPULATION, TRIALS)
 
 
 def test_play_dreams_needs_population_times_trials_dreams() -> None:
-    dream = make_dream(num_envs=POPULATION * TRIALS + 1)
+    dream = make_core(num_envs=POPULATION * TRIALS + 1)
     with pytest.raises(ValueError, match="population 3 x trials 4"):
         play_dreams(dream, population(), TRIALS, seed=0, in_dim=IN_DIM)

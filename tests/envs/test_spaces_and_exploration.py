@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from world_models_kedro.actions import action_dim, actions_to_vectors, squash_action, unit_to_action
 from world_models_kedro.config import PolicyParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
 from world_models_kedro.envs.spaces import describe_space, space_from_description
-from world_models_kedro.actions import action_dim, actions_to_vectors, squash_action, unit_to_action
 
 SPACES = {
     "carracing-box": spaces.Box(

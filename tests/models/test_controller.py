@@ -8,11 +8,10 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from world_models_kedro.envs.spaces import describe_space
-
 from world_models_kedro.actions import action_dim, squash_action
+from world_models_kedro.envs.spaces import describe_space
 from world_models_kedro.models.agent import WorldModelAgent
-from world_models_kedro.models.controller import LinearController
+from world_models_kedro.models.controller import ControllerPopulation, LinearController
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE
 
@@ -37,7 +36,7 @@ Z_DIM, HIDDEN = 8, 16
 def test_default_controller_is_the_papers_size() -> None:
     model = LinearController()
     assert model.n_params == sum(p.numel() for p in model.parameters()) == 867
-    assert (32 + 256) * 3 + 3 == 867
+    assert model.fc.weight.shape == (3, 32 + 256) and model.fc.bias.shape == (3,)
     assert model.config == {"z_dim": 32, "hidden": 256, "action_dim": 3}
     assert LinearController(32, 0, 3).n_params == 32 * 3 + 3  # the "V only" agent
 
@@ -60,6 +59,24 @@ def test_flat_parameters_round_trip() -> None:
     with torch.no_grad():
         expected = x @ model.fc.weight.T + model.fc.bias
         torch.testing.assert_close(model(x), expected)
+
+
+@pytest.mark.parametrize("in_dim, out_dim", [(Z_DIM + HIDDEN, 3), (Z_DIM, 2), (5, 1)])
+def test_the_batched_population_is_the_single_controller(in_dim: int, out_dim: int) -> None:
+    """The dream scores a whole CMA-ES population with one batched product; each candidate must
+    act exactly as a LinearController loaded with the same flat vector (same layout, not
+    transposed)."""
+    population, trials = 4, 3
+    rng = np.random.default_rng(1)
+    flat = rng.normal(size=(population, in_dim * out_dim + out_dim))
+    features = torch.from_numpy(rng.normal(size=(population * trials, in_dim)).astype(np.float32))
+    batched = ControllerPopulation(flat, in_dim, out_dim)(features).view(population, trials, -1)
+    for p in range(population):
+        single = LinearController(in_dim, 0, out_dim)
+        single.set_flat_params(flat[p])
+        with torch.no_grad():
+            expected = single(features.view(population, trials, in_dim)[p])
+        torch.testing.assert_close(batched[p], expected, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("size", [0, 866, 868, 2 * 867])

@@ -24,10 +24,10 @@ from tests.conftest import (
 from world_models_kedro.datasets import EpisodeDataset
 from world_models_kedro.envs.spaces import space_from_description
 from world_models_kedro.models.agent import WorldModelAgent
-from world_models_kedro.models.checkpoints import (
-    controller_from_checkpoint,
-    mdn_from_checkpoint,
-    vae_from_checkpoint,
+from world_models_kedro.models.world_model import (
+    ControllerCheckpoint,
+    MDNCheckpoint,
+    VAECheckpoint,
 )
 
 pytestmark = pytest.mark.slow
@@ -119,15 +119,15 @@ def test_the_built_controller(built_project: Path) -> None:
 
 
 def test_the_controller_acts_inside_the_action_space(built_project: Path) -> None:
-    vae = vae_from_checkpoint(load_checkpoint(built_project / VAE_MODEL))
-    mdn = mdn_from_checkpoint(load_checkpoint(built_project / MDN_MODEL))
+    vae = VAECheckpoint.from_dict(load_checkpoint(built_project / VAE_MODEL)).model
+    mdn = MDNCheckpoint.from_dict(load_checkpoint(built_project / MDN_MODEL)).model
     checkpoint = load_checkpoint(built_project / CONTROLLER_MODEL)
-    trained = controller_from_checkpoint(checkpoint).flat_params()
+    trained = ControllerCheckpoint.from_dict(checkpoint).model.flat_params()
     space = space_from_description(checkpoint["action_space"])
     frames = EpisodeDataset(str(built_project / ROLLOUTS_DIR / "episode_000000.npz")).load()
     # the trained weights, and much larger ones (saturated outputs)
     for scale in (1.0, 1000.0):
-        model = controller_from_checkpoint(checkpoint)
+        model = ControllerCheckpoint.from_dict(checkpoint).model
         model.set_flat_params(trained * scale)
         agent = WorldModelAgent(vae, mdn, model, checkpoint["action_space"])
         actions = [agent(frame) for frame in frames["observations"][:20]]

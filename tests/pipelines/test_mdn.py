@@ -22,12 +22,14 @@ from tests.conftest import (
     load_checkpoint,
     run_pipeline,
 )
-from world_models_kedro.datasets import EpisodeDataset
 from world_models_kedro.actions import actions_to_vectors
-from world_models_kedro.models.checkpoints import mdn_from_checkpoint
+from world_models_kedro.datasets import EpisodeDataset
+from world_models_kedro.models import mdnrnn
+from world_models_kedro.models.world_model import MDNCheckpoint
 from world_models_kedro.pipelines.mdn import nodes as mdn_nodes
-from world_models_kedro.pipelines.mdn.nodes import episode_sequences
+from world_models_kedro.training import sequences
 from world_models_kedro.training.loop import ArchitectureMismatchError, NonFiniteLossError
+from world_models_kedro.training.sequences import episode_sequences
 from world_models_kedro.training.streams import fingerprint_episodes
 from world_models_kedro.validation import ParameterError
 
@@ -79,7 +81,7 @@ def test_episode_windows(steps: int, windows: int, space: dict) -> None:
     latents = fake_latents(steps, space)
     out = episode_sequences(latents, length)
     vectors = actions_to_vectors(space, latents["actions"])
-    assert sorted(out) == sorted(mdn_nodes.SEQUENCE_KEYS)
+    assert sorted(out) == sorted(sequences.SEQUENCE_KEYS)
     assert out["mu"].shape == out["logvar"].shape == (windows, length + 1, 3)
     assert out["actions"].shape == (windows, length, 3)
     for key in ("rewards", "dones", "mask"):
@@ -129,7 +131,7 @@ def test_the_built_sequences(built_project: Path) -> None:
         assert seq["mask"].shape == seq["dones"].shape == seq["rewards"].shape
         assert seq["mask"].all()  # 40 steps: four full windows, no padding
         expected = episode_sequences(latents, SEQUENCE_LENGTH)
-        for key in mdn_nodes.SEQUENCE_KEYS:
+        for key in sequences.SEQUENCE_KEYS:
             np.testing.assert_array_equal(seq[key], expected[key], err_msg=key)
         # the windows overlap by one frame: a window's last target is the next one's first input
         np.testing.assert_array_equal(seq["mu"][:-1, -1], seq["mu"][1:, 0])
@@ -161,7 +163,7 @@ def test_the_built_model(built_project: Path) -> None:
     }
     assert checkpoint["vae_sha256"] == load_checkpoint(built_project / VAE_MODEL)["weights_sha256"]
     assert checkpoint["action_space"] == CAR_RACING
-    model = mdn_from_checkpoint(checkpoint)
+    model = MDNCheckpoint.from_dict(checkpoint).model
     history = pd.read_csv(built_project / MDN_HISTORY)
     assert history["epoch"].tolist() == [1]
     assert {"train_loss", "train_nll", "train_reward_mse", "train_done_bce", "val_loss"} <= set(
@@ -209,8 +211,8 @@ def test_nan_loss_names_epoch_and_batch_and_keeps_the_state(
 ) -> None:
     project = project_from(built_project, only=[LATENTS_DIR, MDN_STATE])
     before = (project / MDN_STATE).read_bytes()
-    real = mdn_nodes.mdn_nll
-    monkeypatch.setattr(mdn_nodes, "mdn_nll", lambda *a, **k: real(*a, **k) * float("nan"))
+    real = mdnrnn.mdn_nll
+    monkeypatch.setattr(mdnrnn, "mdn_nll", lambda *a, **k: real(*a, **k) * float("nan"))
     with pytest.raises(Exception) as excinfo:
         run_pipeline(project, ["mdn"], runtime_params=epochs(2))
     error = in_chain(excinfo.value, NonFiniteLossError)

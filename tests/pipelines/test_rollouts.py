@@ -15,8 +15,9 @@ from tests.conftest import (
     file_ids,
     run_pipeline,
 )
+from world_models_kedro.envs.rollout import episode_id
 from world_models_kedro.pipelines.rollouts import nodes as rollout_nodes
-from world_models_kedro.pipelines.rollouts.nodes import collect_rollouts, episode_id
+from world_models_kedro.pipelines.rollouts.nodes import collect_rollouts
 
 ENV = {
     "id": "CarRacing-v3",

@@ -14,7 +14,12 @@ from typing import Any
 from kedro.io.core import AbstractDataset, DatasetError
 
 from world_models_kedro.datasets.previews import TablePreview
-from world_models_kedro.storage.checkpoints import TrainingState, load_checkpoint, save_checkpoint
+from world_models_kedro.storage.checkpoints import (
+    CheckpointFileError,
+    TrainingState,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 class TorchCheckpointDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
@@ -42,7 +47,10 @@ class TorchCheckpointDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
                 else ""
             )
             raise DatasetError(f"Checkpoint '{self._filepath}' does not exist{hint}.")
-        checkpoint = load_checkpoint(self._filepath)
+        try:
+            checkpoint = load_checkpoint(self._filepath)
+        except CheckpointFileError as exc:
+            raise DatasetError(str(exc)) from exc
         if isinstance(checkpoint, dict):
             checkpoint.setdefault("path", str(self._filepath))
         return checkpoint

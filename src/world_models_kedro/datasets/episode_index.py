@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
-from world_models_kedro.datasets.previews import TablePreview
 
 from world_models_kedro.datasets.episode_dataset import EpisodeDataset
+from world_models_kedro.datasets.previews import TablePreview
 
 
 class EpisodeIndexDataset(AbstractDataset[None, dict[str, dict[str, Any]]]):

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 from kedro.io.core import AbstractDataset, DatasetError
-from world_models_kedro.datasets.previews import ImagePreview
 
+from world_models_kedro.datasets.previews import ImagePreview
 from world_models_kedro.storage.atomic import atomic_write_bytes
 
 

@@ -9,12 +9,14 @@ workers: every episode is seeded and torch runs single-threaded while playing it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from world_models_kedro.actions import action_dim
@@ -28,6 +30,8 @@ from world_models_kedro.models.controller import LinearController
 from world_models_kedro.models.world_model import WorldModel, check_action_space
 from world_models_kedro.training.fitness import Task, TaskResult
 from world_models_kedro.utils.parallel import WorkerPool
+from world_models_kedro.utils.progress import Progress
+from world_models_kedro.utils.seeding import derive_seed
 
 
 @dataclass(frozen=True)
@@ -120,3 +124,83 @@ def agent_pool(spec: AgentSpec, workers: int) -> WorkerPool:
 def run_tasks(pool: WorkerPool, tasks: Iterable[Task]) -> Iterator[TaskResult]:
     """Play every task's episode; results arrive as workers finish them (in any order)."""
     return pool.imap_unordered(run_task, tasks)
+
+
+def _summary(returns: np.ndarray) -> dict[str, float]:
+    return {
+        "mean": float(returns.mean()),
+        "std": float(returns.std()),
+        "min": float(returns.min()),
+        "max": float(returns.max()),
+        "n": len(returns),
+    }
+
+
+def evaluate_agent(
+    spec: AgentSpec,
+    trials: int,
+    workers: int,
+    baseline: bool,
+    seed: int,
+    logger: logging.Logger,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Play ``trials`` seeded episodes with the trained agent (and, with ``baseline``, the
+    exploration policy ``spec.exploration`` on the same seeds): the metrics and a table with one
+    row per trial (seed, returns, steps)."""
+    controller = spec.world_model.controller
+    if controller is None:
+        raise ValueError("evaluate_agent needs a world model with a trained controller")
+    seeds = [derive_seed(seed, "evaluate", i) for i in range(trials)]
+    agent_params = controller.model.flat_params()
+    tasks = [Task(("agent", i), s, agent_params) for i, s in enumerate(seeds)]
+    if baseline:
+        tasks += [Task(("random", i), s, None) for i, s in enumerate(seeds)]
+    table = pd.DataFrame({"trial": range(trials), "seed": seeds})
+    with (
+        Progress(len(tasks), "evaluate", "episodes", logger, rate_of="steps") as progress,
+        agent_pool(spec, min(workers, len(tasks))) as pool,
+    ):
+        for result in run_tasks(pool, tasks):
+            policy, trial = result.key
+            table.loc[trial, [f"{policy}_return", f"{policy}_steps"]] = [
+                result.total_reward,
+                result.steps,
+            ]
+            progress.update(1, amount=result.steps)
+    steps = [c for c in table.columns if c.endswith("_steps")]
+    table[steps] = table[steps].astype(int)
+    metrics: dict[str, Any] = {
+        "env": spec.env.id,
+        "trials": trials,
+        "train_in": controller.train_in,
+        # C's own score where it was trained (the dream's, for dream training): the paper's table
+        # puts the dream score beside the real one.
+        "training_score": controller.best_score,
+        "agent": _summary(table["agent_return"].to_numpy()),
+    }
+    if baseline and spec.exploration is not None:
+        metrics["random"] = _summary(table["random_return"].to_numpy())
+        metrics["random_policy"] = (
+            f"{spec.exploration.kind}, each action held {spec.exploration.hold_steps} frame(s)"
+        )
+    logger.info(
+        "evaluate: agent %.1f +- %.1f%s over %d trials of %s",
+        metrics["agent"]["mean"],
+        metrics["agent"]["std"],
+        f" vs random {metrics['random']['mean']:.1f} +- {metrics['random']['std']:.1f}"
+        if "random" in metrics
+        else "",
+        trials,
+        spec.env.id,
+    )
+    return metrics, table
+
+
+def play_video(spec: AgentSpec, seed: int) -> np.ndarray:
+    """The trained agent's frames over one seeded real episode (in this process)."""
+    controller = spec.world_model.controller
+    if controller is None:
+        raise ValueError("play_video needs a world model with a trained controller")
+    init_worker(spec)
+    task = Task(("video",), seed, controller.model.flat_params(), keep_frames=True)
+    return run_task(task).frames

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from world_models_kedro.config import PolicyParams
 from world_models_kedro.actions import action_dim, unit_to_action
+from world_models_kedro.config import PolicyParams
 
 
 def explored_space(params: PolicyParams, space_desc: dict) -> dict:

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 
-from world_models_kedro.config import EnvParams, PolicyParams
+from world_models_kedro.config import EnvParams, PolicyParams, RolloutParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
 from world_models_kedro.envs.factory import close_at_exit, make_env
 from world_models_kedro.envs.frames import frame_of
 from world_models_kedro.envs.spaces import describe_space
+from world_models_kedro.utils.diff import dict_changes
+from world_models_kedro.utils.parallel import imap_unordered, resolve_workers
+from world_models_kedro.utils.progress import Progress
 from world_models_kedro.utils.seeding import derive_seed
 
 EPISODE_FORMAT = 1
@@ -163,3 +168,92 @@ def collect_episode(job: EpisodeJob) -> dict[str, Any]:
             "settings_hash": settings_hash(settings),
         },
     }
+
+
+def episode_id(index: int) -> str:
+    return f"episode_{index:06d}"
+
+
+def collect_rollouts(
+    on_disk: Mapping[str, dict[str, Any]],
+    env_params: EnvParams,
+    params: RolloutParams,
+    seed: int,
+    logger: logging.Logger,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Collect ``params.n_episodes`` episodes, skipping those already on disk (``on_disk``: their
+    metadata by id): ``(episode id, episode)`` as soon as a worker finishes each, so a caller that
+    saves them at once loses at most the episodes in flight when interrupted.
+    Episode ``i`` depends only on (settings, seed, i), never on the number of workers.
+    """
+    settings = collection_settings(env_params, params.policy, seed, params.max_steps)
+    expected_hash = settings_hash(settings)
+    for pid, meta in sorted(on_disk.items()):
+        if meta.get("settings_hash") != expected_hash:
+            changes = (
+                "; ".join(
+                    f"{key}: {a!r} on disk, {b!r} now"
+                    for key, a, b in dict_changes(meta.get("settings", {}), settings)
+                )
+                or "unknown settings"
+            )
+            raise ValueError(
+                f"Rollout '{pid}' already on disk was collected with other settings ({changes}). "
+                "Delete the rollouts folder (catalog entry 'rollouts') to collect anew with the new "
+                "settings, or restore the old ones; nothing was written."
+            )
+    wanted = {episode_id(i): i for i in range(params.n_episodes)}
+    extra = sorted(set(on_disk) - set(wanted))
+    if extra:
+        logger.warning(
+            "%d episodes beyond rollouts.n_episodes=%d are on disk (%s...) and will be used downstream",
+            len(extra),
+            params.n_episodes,
+            extra[0],
+        )
+    todo = [i for pid, i in wanted.items() if pid not in on_disk]
+    workers = min(resolve_workers(params.workers), max(len(todo), 1))
+    logger.info(
+        "rollouts: %d of %d episodes already on disk; collecting %d from %s with %d worker(s), policy %s",
+        params.n_episodes - len(todo),
+        params.n_episodes,
+        len(todo),
+        env_params.id,
+        workers,
+        params.policy.kind,
+    )
+    jobs = (EpisodeJob(env_params, params.policy, seed, i, params.max_steps) for i in todo)
+    with Progress(len(todo), "rollouts", "episodes", logger, rate_of="frames") as progress:
+        for episode in imap_unordered(collect_episode, jobs, workers):
+            meta = episode["meta"]
+            yield episode_id(meta["episode"]), episode
+            progress.update(1, amount=meta["length"], last_return=f"{meta['return']:.1f}")
+
+
+def rollout_table(
+    metas: Iterable[tuple[str, dict[str, Any]]], logger: logging.Logger
+) -> pd.DataFrame:
+    """One row per episode (id, metadata): length, return and the settings it was collected with."""
+    rows = []
+    for pid, meta in metas:
+        rows.append(
+            {
+                "episode": pid,
+                "length": meta.get("length"),
+                "return": meta.get("return"),
+                "episode_seed": meta.get("episode_seed"),
+                "settings_hash": meta.get("settings_hash"),
+            }
+        )
+    table = pd.DataFrame(
+        rows, columns=["episode", "length", "return", "episode_seed", "settings_hash"]
+    )
+    if len(table):
+        logger.info(
+            "rollouts: %d episodes, %d frames, return %.1f +- %.1f",
+            len(table),
+            table["length"].sum(),
+            table["return"].mean(),
+            table["return"].std(ddof=0),
+        )
+    return table

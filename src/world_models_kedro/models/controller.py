@@ -21,8 +21,8 @@ def split_flat(flat: torch.Tensor, in_dim: int, out_dim: int) -> tuple[torch.Ten
     """Flat parameter vectors (P, n) -> weights (P, out_dim, in_dim) and biases (P, out_dim)."""
     if flat.shape[-1] != flat_size(in_dim, out_dim):
         raise ValueError(
-            f"a controller {in_dim} -> {out_dim} has {flat_size(in_dim, out_dim)} parameters "
-            f"({in_dim} x {out_dim} weights + {out_dim} biases), got vectors of {flat.shape[-1]}"
+            f"a controller {in_dim} -> {out_dim} expects {flat_size(in_dim, out_dim)} parameters "
+            f"({in_dim} x {out_dim} weights + {out_dim} biases), got {flat.shape[-1]}"
         )
     n_weights = in_dim * out_dim
     weight = flat[:, :n_weights].reshape(len(flat), out_dim, in_dim)

@@ -41,16 +41,52 @@ def _check_kind(checkpoint: dict[str, Any], kind: str) -> None:
         )
 
 
-def _load(model: torch.nn.Module, checkpoint: dict[str, Any]) -> Any:
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval()
+class _Weights:
+    """A model rebuilt from its config and weights on first use (so that checkpoints can be
+    checked against each other, naming the files, before any weight is loaded)."""
+
+    model_class: type[torch.nn.Module]
+
+    def __init__(self, config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> None:
+        self.config, self.state_dict = config, state_dict
+        self._model: Any = None
+
+    def build(self, path: str) -> Any:
+        if self._model is None:
+            model = self.model_class(**self.config)
+            try:
+                model.load_state_dict(self.state_dict)
+            except RuntimeError as exc:
+                raise IncompatibleModelsError(
+                    f"'{path}': its weights do not fit its config {self.config} ({exc})"
+                ) from exc
+            self._model = model.eval()
+        return self._model
+
+    @classmethod
+    def of(cls, model: torch.nn.Module) -> Any:
+        weights = cls(dict(model.config), model.state_dict())
+        weights._model = model
+        return weights
+
+
+class _VAEWeights(_Weights):
+    model_class = ConvVAE
+
+
+class _MDNWeights(_Weights):
+    model_class = MDNRNN
+
+
+class _ControllerWeights(_Weights):
+    model_class = LinearController
 
 
 @dataclass
 class VAECheckpoint:
     """V and what its training recorded."""
 
-    model: ConvVAE
+    weights: _VAEWeights
     weights_sha256: str
     epochs: int
     val_loss: float
@@ -58,11 +94,24 @@ class VAECheckpoint:
     val_episodes: list[str]
     path: str = "vae checkpoint"
 
+    @property
+    def model(self) -> ConvVAE:
+        return self.weights.build(self.path)
+
+    @property
+    def z_dim(self) -> int:
+        return int(self.weights.config["z_dim"])
+
+    @classmethod
+    def of(cls, model: ConvVAE, *args: Any, **fields: Any) -> VAECheckpoint:
+        """A just-trained V's checkpoint."""
+        return cls(_VAEWeights.of(model), *args, **fields)
+
     @classmethod
     def from_dict(cls, checkpoint: dict[str, Any]) -> VAECheckpoint:
         _check_kind(checkpoint, "vae")
         return cls(
-            model=_load(ConvVAE(**_field(checkpoint, "config")), checkpoint),
+            weights=_VAEWeights(_field(checkpoint, "config"), _field(checkpoint, "state_dict")),
             weights_sha256=_field(checkpoint, "weights_sha256"),
             epochs=int(_field(checkpoint, "epochs")),
             val_loss=float(_field(checkpoint, "val_loss")),
@@ -74,8 +123,8 @@ class VAECheckpoint:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": "vae",
-            "config": dict(self.model.config),
-            "state_dict": self.model.state_dict(),
+            "config": self.weights.config,
+            "state_dict": self.weights.state_dict,
             "weights_sha256": self.weights_sha256,
             "epochs": self.epochs,
             "val_loss": self.val_loss,
@@ -89,7 +138,7 @@ class MDNCheckpoint:
     """M, the V it was trained on, the action space, and the encoded first frames dreams start
     from."""
 
-    model: MDNRNN
+    weights: _MDNWeights
     weights_sha256: str
     vae_sha256: str
     done_pos_weight: float  # the dream undoes it (models/dream.py)
@@ -100,12 +149,25 @@ class MDNCheckpoint:
     val_loss: float
     path: str = "mdn checkpoint"
 
+    @property
+    def model(self) -> MDNRNN:
+        return self.weights.build(self.path)
+
+    @property
+    def z_dim(self) -> int:
+        return int(self.weights.config["z_dim"])
+
+    @classmethod
+    def of(cls, model: MDNRNN, *args: Any, **fields: Any) -> MDNCheckpoint:
+        """A just-trained M's checkpoint."""
+        return cls(_MDNWeights.of(model), *args, **fields)
+
     @classmethod
     def from_dict(cls, checkpoint: dict[str, Any]) -> MDNCheckpoint:
         _check_kind(checkpoint, "mdn")
         starts = _field(checkpoint, "initial_frames")
         return cls(
-            model=_load(MDNRNN(**_field(checkpoint, "config")), checkpoint),
+            weights=_MDNWeights(_field(checkpoint, "config"), _field(checkpoint, "state_dict")),
             weights_sha256=_field(checkpoint, "weights_sha256"),
             vae_sha256=_field(checkpoint, "vae_sha256"),
             done_pos_weight=float(_field(checkpoint, "done_pos_weight")),
@@ -120,8 +182,8 @@ class MDNCheckpoint:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": "mdn",
-            "config": dict(self.model.config),
-            "state_dict": self.model.state_dict(),
+            "config": self.weights.config,
+            "state_dict": self.weights.state_dict,
             "weights_sha256": self.weights_sha256,
             "vae_sha256": self.vae_sha256,
             "done_pos_weight": self.done_pos_weight,
@@ -136,7 +198,7 @@ class MDNCheckpoint:
 class ControllerCheckpoint:
     """C, where it was trained, with which V and M, and its score there."""
 
-    model: LinearController
+    weights: _ControllerWeights
     action_space: dict[str, Any]
     use_hidden: bool  # C reads [z, h] (False: z only, the paper's "V only")
     train_in: str  # "real" | "dream"
@@ -146,11 +208,20 @@ class ControllerCheckpoint:
     best_score: float
     path: str = "controller checkpoint"
 
+    @property
+    def model(self) -> LinearController:
+        return self.weights.build(self.path)
+
+    @classmethod
+    def of(cls, model: LinearController, *args: Any, **fields: Any) -> ControllerCheckpoint:
+        """A just-trained C's checkpoint."""
+        return cls(_ControllerWeights.of(model), *args, **fields)
+
     @classmethod
     def from_dict(cls, checkpoint: dict[str, Any]) -> ControllerCheckpoint:
         _check_kind(checkpoint, "controller")
         return cls(
-            model=_load(LinearController(**_field(checkpoint, "config")), checkpoint),
+            weights=_ControllerWeights(_field(checkpoint, "config"), _field(checkpoint, "state_dict")),
             action_space=_field(checkpoint, "action_space"),
             use_hidden=bool(_field(checkpoint, "use_hidden")),
             train_in=str(_field(checkpoint, "train_in")),
@@ -164,8 +235,8 @@ class ControllerCheckpoint:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": "controller",
-            "config": dict(self.model.config),
-            "state_dict": self.model.state_dict(),
+            "config": self.weights.config,
+            "state_dict": self.weights.state_dict,
             "action_space": self.action_space,
             "use_hidden": self.use_hidden,
             "train_in": self.train_in,
@@ -180,10 +251,10 @@ def check_compatible(
     vae: VAECheckpoint, mdn: MDNCheckpoint, controller: ControllerCheckpoint | None = None
 ) -> None:
     """Every rule V, M and C must satisfy together; the error names the files and what differs."""
-    if mdn.model.z_dim != vae.model.z_dim:
+    if mdn.z_dim != vae.z_dim:
         raise IncompatibleModelsError(
-            f"'{mdn.path}' was trained for latents of size {mdn.model.z_dim}, but '{vae.path}' "
-            f"encodes frames to size {vae.model.z_dim}: run `kedro run --pipelines=encode,mdn`"
+            f"'{mdn.path}' was trained for latents of size {mdn.z_dim}, but '{vae.path}' "
+            f"encodes frames to size {vae.z_dim}: run `kedro run --pipelines=encode,mdn`"
         )
     if mdn.vae_sha256 != vae.weights_sha256:
         raise IncompatibleModelsError(

@@ -1,22 +1,30 @@
 """Pictures of the world model: what V sees and imagines, what M dreams, how C drives.
 
-Each function returns a matplotlib Figure (or uint8 frames for a video). No Kedro here.
+Each function returns a matplotlib Figure (or uint8 frames for a video);
+:func:`world_model_pictures` and :func:`agent_videos` make everything the report shows.
+No Kedro here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from world_models_kedro.envs.dream import DreamVectorEnv
-from world_models_kedro.actions import squash_to_vectors
+from world_models_kedro.actions import actions_to_vectors, squash_to_vectors
+from world_models_kedro.config import EnvParams, ReportParams
+from world_models_kedro.envs.agents import AgentSpec, play_video
 from world_models_kedro.models.controller import LinearController
+from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.mdnrnn import MDNRNN, sample_mdn
 from world_models_kedro.models.vae import ConvVAE, frames_to_tensor, tensor_to_frames
+from world_models_kedro.models.world_model import WorldModel
 from world_models_kedro.reporting.figures import frame_grid
+from world_models_kedro.storage.episodes import Episode
+from world_models_kedro.utils.seeding import derive_seed
 
 
 @torch.inference_mode()
@@ -105,8 +113,8 @@ def open_loop_dream(
     state = mdn.initial_state(1)
     codes = [z]
     for a in torch.as_tensor(action_vectors, dtype=torch.float32):
-        out, state = mdn(z[:, None], a[None, None], state)
-        z = sample_mdn(out.log_pi[:, 0], out.mu[:, 0], out.log_sigma[:, 0], temperature, generator)
+        out, state = mdn.step(z, a[None], state)
+        z = sample_mdn(out.log_pi, out.mu, out.log_sigma, temperature, generator)
         codes.append(z)
     return decode(vae, torch.cat(codes))
 
@@ -128,23 +136,107 @@ def dream_strip_figure(
 
 @torch.inference_mode()
 def dream_video(
-    dream: DreamVectorEnv, controller: LinearController, use_hidden: bool, steps: int, seed: int
+    dream: Dream, controller: LinearController, use_hidden: bool, steps: int, seed: int
 ) -> np.ndarray:
     """C acting inside a single dream: the decoded frames (up to ``steps`` + 1)."""
-    features = dream.reset_tensor(seed)
-    frames = [dream.render()[0]]
+    features = dream.reset(seed)
+    frames = [dream.decode()[0]]
     in_dim = controller.fc.in_features
     for _ in range(steps):
         raw = controller(features[:, :in_dim] if not use_hidden else features)
-        features, _, terminated, truncated = dream.step_tensor(
-            squash_to_vectors(dream.space_desc, raw)
-        )
+        features, _, terminated, truncated = dream.step(squash_to_vectors(dream.action_desc, raw))
         if bool(terminated[0] | truncated[0]):
             break
-        frames.append(dream.render()[0])
+        frames.append(dream.decode()[0])
     return np.stack(frames)
 
 
 def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour enlargement of (T, H, W, 3) frames, for watchable GIFs."""
     return frames.repeat(factor, axis=1).repeat(factor, axis=2)
+
+
+def _episode_for_pictures(
+    rollouts: Mapping[str, Callable[[], Episode]], world_model: WorldModel
+) -> Episode:
+    """A held-out episode (one V never trained on), else the last one."""
+    held_out = [pid for pid in world_model.vae.val_episodes if pid in rollouts]
+    return rollouts[held_out[0] if held_out else sorted(rollouts)[-1]]()
+
+
+def world_model_pictures(
+    world_model: WorldModel,
+    rollouts: Mapping[str, Callable[[], Episode]],
+    params: ReportParams,
+    seed: int,
+    logger: logging.Logger,
+) -> tuple[Figure, Figure, Figure, Figure, Figure]:
+    """Pictures of V and M: reconstructions, prior samples, an interpolation, latent arithmetic
+    and a real rollout beside M's dream of it (fed the same actions)."""
+    vae, mdn = world_model.vae.model, world_model.mdn.model
+    episode = _episode_for_pictures(rollouts, world_model)
+    data = episode.read("observations", "actions")
+    frames, count = data["observations"], params.strip_frames
+    picks = np.linspace(0, len(frames) - 1, count).astype(int)
+    reconstructions = reconstruction_figure(vae, frames[picks])
+    prior = prior_samples_figure(vae, params.prior_samples, seed)
+    interpolation = interpolation_figure(
+        vae, frames[picks[0]], frames[picks[-1]], params.interpolation_steps
+    )
+    pool = np.concatenate(
+        [
+            rollouts[pid]()["observations"][:: params.strip_every]
+            for pid in sorted(rollouts)[: params.attribute_episodes]
+        ]
+    )
+    attribute = params.attribute
+    has = pixel_attribute(pool, attribute.region, attribute.channels, attribute.threshold)
+    if has.all() or not has.any():
+        logger.warning(
+            "report: every sampled frame %s '%s' (report.attribute): the latent arithmetic shows no change",
+            "has" if has.all() else "lacks", attribute.name,
+        )  # fmt: skip
+        vector = torch.zeros(vae.z_dim)
+    else:
+        vector = attribute_vector(vae, pool, has)
+    start = frames[picks[0]] if has.all() or not has.any() else pool[np.flatnonzero(~has)[0]]
+    arithmetic = arithmetic_figure(vae, start, vector, params.arithmetic_scales, attribute.name)
+    steps = min(len(data["actions"]), params.strip_every * (count - 1))
+    vectors = actions_to_vectors(world_model.action_space, data["actions"][:steps])
+    dreamed = open_loop_dream(vae, mdn, frames[0], vectors, params.dream_temperature, seed)
+    strip = dream_strip_figure(
+        frames[: steps + 1], dreamed, params.strip_every, count, params.dream_temperature
+    )
+    logger.info(
+        "report: pictures of %s; '%s' in %d of %d sampled frames",
+        episode.path, attribute.name, int(has.sum()), len(has),
+    )  # fmt: skip
+    return reconstructions, prior, interpolation, arithmetic, strip
+
+
+def agent_videos(
+    world_model: WorldModel, env: EnvParams, params: ReportParams, seed: int, logger: logging.Logger
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames of the trained agent playing the real environment and playing inside M's dream."""
+    if world_model.controller is None:
+        raise ValueError("agent_videos needs a world model with a trained controller")
+    use_hidden = world_model.uses_hidden
+    spec = AgentSpec(env, world_model, use_hidden, max_steps=params.video_steps)
+    real = play_video(spec, derive_seed(seed, "video"))
+    dream = world_model.dream(
+        num_envs=1,
+        temperature=params.dream_temperature,
+        max_steps=params.video_steps,
+        # a video needs no reward: any constant does where M has no reward head
+        reward_per_step=None if world_model.mdn.model.predict_reward else 0.0,
+        render=True,
+    )
+    dreamed = dream_video(
+        dream,
+        world_model.controller.model,
+        use_hidden,
+        params.video_steps,
+        derive_seed(seed, "dream-video"),
+    )
+    logger.info("report: videos of %d real and %d dreamed steps", len(real) - 1, len(dreamed) - 1)
+    return upscale(real, params.video_scale), upscale(dreamed, params.video_scale)

@@ -65,8 +65,8 @@ def fit_controller(
         result.best_source, result.best_score, params.eval_trials,
         "dream" if params.train_in == "dream" else "real environment",
     )  # fmt: skip
-    checkpoint = ControllerCheckpoint(
-        model=model.eval(),
+    checkpoint = ControllerCheckpoint.of(
+        model.eval(),
         action_space=world_model.action_space,
         use_hidden=params.use_hidden,
         train_in=params.train_in,

@@ -29,6 +29,7 @@ from world_models_kedro.training.streams import (
     make_loader,
     split_episodes,
 )
+from world_models_kedro.utils.diff import dict_changes
 from world_models_kedro.utils.progress import Progress
 from world_models_kedro.utils.seeding import derive_seed
 
@@ -131,11 +132,7 @@ def episode_fit_spec(
 
 
 def _diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
-    return [
-        f"{k}: {a.get(k)!r} -> {b.get(k)!r}"
-        for k in sorted(set(a) | set(b))
-        if a.get(k) != b.get(k)
-    ]
+    return [f"{key}: {x!r} -> {y!r}" for key, x, y in dict_changes(a, b)]
 
 
 def restore(

@@ -32,7 +32,9 @@ def train_controller(
     params, env_params = ControllerParams(**controller), EnvParams(**env)
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model)
     in_dream = params.train_in == "dream"
-    spec = AgentSpec(env_params, world_model, params.use_hidden, params.max_steps, params.stall_steps)
+    spec = AgentSpec(
+        env_params, world_model, params.use_hidden, params.max_steps, params.stall_steps
+    )
     with nullcontext() if in_dream else agent_pool(spec, resolve_workers(params.workers)) as pool:
         fitness = (
             dream_fitness(world_model, params, env_params.dream_reward_per_step, seed)
