@@ -32,7 +32,9 @@ from world_models_kedro.training.dream_evaluation import play_dreams
 def real_steps_per_second(env_id: str, steps: int) -> float:
     """Plain gymnasium stepping with random actions (no preprocessing, no model): the env alone."""
     kwargs = {"frame": "screen", "crop": None} if env_id.startswith("Vizdoom") else {}
-    env = make_env(EnvParams(id=env_id, max_steps=None, action_squash=None, **kwargs))
+    params = _util.project_parameters()["env"]  # conf/base's, for the fields not set here
+    overrides = {"id": env_id, "max_steps": None, "action_squash": None, **kwargs}
+    env = make_env(EnvParams(**{**params, **overrides}))
     env.action_space.seed(0)
     env.reset(seed=0)
     start = time.perf_counter()

@@ -6,12 +6,17 @@
   for the whole test session. Treat it as read-only; to continue from it, copy it with
   :func:`clone_project` (or the ``project_from`` fixture).
 - :func:`run_pipeline`: one ``KedroSession`` run, exactly as ``kedro run`` does it.
+- :func:`conf_parameters` / :func:`conf_group`: the real parameters of an environment (conf/base
+  deep-merged with conf/<env>), for tests that build parameter models or call nodes directly
+  (``config.py`` has no defaults: conf/base holds every value).
 
 A new pipeline joins the shared build by adding its name to :data:`PIPELINES`.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -31,9 +36,12 @@ os.environ["WMK_PROGRESS"] = "log"
 # torch's spinning worker threads make them 10x slower. (Inherited by `kedro` subprocesses.)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from kedro.config import OmegaConfigLoader  # noqa: E402
 from kedro.framework.hooks import hook_impl  # noqa: E402
 from kedro.framework.session import KedroSession  # noqa: E402
 from kedro.framework.startup import bootstrap_project  # noqa: E402
+
+from world_models_kedro.settings import CONFIG_LOADER_ARGS  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -70,6 +78,32 @@ CONTROLLER_HISTORY = DATA_ROOT / "08_reporting/controller_history.csv"
 METRICS = DATA_ROOT / "08_reporting/metrics.json"
 EVALUATION_RETURNS = DATA_ROOT / "08_reporting/evaluation_returns.csv"
 REPORT = DATA_ROOT / "08_reporting/report.html"
+
+
+# ------------------------------------------------------------------ the real configuration
+def config_loader(env: str = TEST_ENV, conf: Path = PROJECT_ROOT / "conf") -> OmegaConfigLoader:
+    """The project's configuration of ``env`` (over conf/base), loaded as a run loads it."""
+    args = {k: v for k, v in CONFIG_LOADER_ARGS.items() if k != "default_run_env"}
+    return OmegaConfigLoader(conf_source=str(conf), env=env, **args)
+
+
+@functools.cache
+def _parameters(env: str) -> dict[str, Any]:
+    return config_loader(env)["parameters"]
+
+
+def conf_parameters(env: str = TEST_ENV) -> dict[str, Any]:
+    """Every parameter of the repository's ``conf/<env>`` merged over conf/base (a fresh copy)."""
+    return copy.deepcopy(_parameters(env))
+
+
+def conf_group(dotted: str, env: str = TEST_ENV, **overrides: Any) -> dict[str, Any]:
+    """One parameter group (``"env"``, ``"rollouts.policy"``...) of ``conf/<env>``, with the
+    given keys replaced: ``EnvParams(**conf_group("env", crop=None))``."""
+    node: Any = conf_parameters(env)
+    for key in dotted.split("."):
+        node = node[key]
+    return {**node, **overrides}
 
 
 # ------------------------------------------------------------------ project copies

@@ -6,14 +6,17 @@ no test runs at scale, fails here rather than hours into someone's run.
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
+from pydantic import BaseModel
 
+from tests.conftest import config_loader
 from world_models_kedro.config import PARAMETER_MODELS, SCALAR_PARAMETERS
-from world_models_kedro.settings import CONFIG_LOADER_ARGS
 from world_models_kedro.validation import ParameterError, ParameterSources, validate_parameters
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -21,8 +24,7 @@ ENVS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in {"b
 
 
 def load(env: str) -> OmegaConfigLoader:
-    args = {k: v for k, v in CONFIG_LOADER_ARGS.items() if k != "default_run_env"}
-    return OmegaConfigLoader(conf_source=str(CONF), env=env, **args)
+    return config_loader(env, CONF)
 
 
 def test_every_environment_is_covered() -> None:
@@ -63,3 +65,62 @@ def test_a_bad_value_names_the_parameter_and_its_file(monkeypatch) -> None:
         ParameterError, match=r"mdn\.epochs = -1 \(.*conf/test/parameters_mdn\.yml\)"
     ):
         validate_parameters(params, ParameterSources(CONF, "test"))
+
+
+# ------------------------------------------------------------------ config.py and conf/base agree
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (``PolicyParams | None`` -> [PolicyParams])."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _drift(model: type[BaseModel], value: Any, dotted: str, seen: set[type]) -> list[str]:
+    seen.add(model)
+    problems = []
+    for name, field in model.model_fields.items():
+        where = f"{dotted}.{name}"
+        if not isinstance(value, dict) or name not in value:
+            problems.append(f"{where}: conf/base does not set it")
+        elif not field.is_required():
+            problems.append(f"{where}: config.py gives it a default, but conf/base sets it")
+        for nested in _models_in(field.annotation):
+            if isinstance(value, dict) and isinstance(value.get(name), dict):
+                problems += _drift(nested, value[name], where, seen)
+    return problems
+
+
+def test_conf_base_sets_every_field_and_config_py_has_no_defaults() -> None:
+    """The values live in conf/base only: every field of every model is set there, and none has
+    a default in config.py that would disagree with it (or be silently used instead)."""
+    base = load("base")["parameters"]
+    seen: set[type] = set()
+    problems = [
+        f"{root}: conf/base does not set it" for root in SCALAR_PARAMETERS if root not in base
+    ]
+    for root, model in PARAMETER_MODELS.items():
+        problems += _drift(model, base.get(root), root, seen)
+    # a model conf/base sets nowhere as a mapping (only as null, say) must not hide defaults either
+    reachable = {
+        m for model in seen for f in model.model_fields.values() for m in _models_in(f.annotation)
+    }
+    for model in reachable - seen:
+        problems += [
+            f"{model.__name__}.{name}: config.py gives it a default"
+            for name, field in model.model_fields.items()
+            if not field.is_required()
+        ]
+    assert problems == []
+
+
+def test_a_missing_parameter_names_its_group_and_file(monkeypatch) -> None:
+    """A mapping that replaces a null of conf/base (evaluate.baseline_policy) must be complete."""
+    params = load("doom")["parameters"]
+    del params["evaluate"]["baseline_policy"]["sigma"]
+    monkeypatch.setattr("world_models_kedro.validation.check_environment", lambda env, sources: [])
+    with pytest.raises(
+        ParameterError,
+        match=r"evaluate\.baseline_policy\.sigma: missing from evaluate\.baseline_policy "
+        r"\(.*conf/doom/parameters_evaluate\.yml\)",
+    ):
+        validate_parameters(params, ParameterSources(CONF, "doom"))

@@ -55,7 +55,7 @@ def test_negative_episode_count(project: Path) -> None:
 def test_a_parameter_left_to_base(project: Path) -> None:
     """A group only conf/base sets is reported with conf/base's file.
 
-    (Kedro merges environments per top-level key: a group in conf/test replaces base's whole.)
+    (conf/test's file of the group is removed: every key of it now comes from conf/base.)
     """
     (project / "conf" / "test" / "parameters_encode.yml").unlink()
     set_param(project, "parameters_encode.yml", "encode.batch_size", 0, env="base")

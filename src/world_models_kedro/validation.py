@@ -54,7 +54,10 @@ class ParameterSources:
         keys = dotted.split(".")
         if self.runtime_params and _has_path(self.runtime_params, keys, dotted):
             return "--params on the command line"
-        source = "its default in src/world_models_kedro/config.py"
+        # No file sets it (conf/base should set every parameter: config.py has no defaults).
+        source = f"set by no parameters file of conf/{self.base_env}" + (
+            f" or conf/{self.env}" if self.env and self.env != self.base_env else ""
+        )
         for file in self._files():
             try:
                 content = yaml.safe_load(file.read_text()) or {}
@@ -97,6 +100,12 @@ def _pydantic_problems(root: str, value: Any, model: Any, sources: ParameterSour
             where = sources.locate(dotted)
             if error["type"] == "extra_forbidden":
                 problems.append(f"{dotted} ({where}): unknown parameter")
+            elif error["type"] == "missing":
+                parent = dotted.rpartition(".")[0]
+                problems.append(
+                    f"{dotted}: missing from {parent} ({sources.locate(parent)}): every parameter "
+                    "needs a value (conf/base sets them all; config.py says what each means)"
+                )
             else:
                 problems.append(f"{dotted} = {shown!r} ({where}): {error['msg']}")
         return problems

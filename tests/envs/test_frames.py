@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import conf_group
 from world_models_kedro.config import EnvParams
 from world_models_kedro.envs.frames import frame_of, preprocess_frame, raw_frame
 
@@ -93,14 +94,14 @@ class FakeEnv:
 
 def test_dict_observation_key() -> None:
     screen = np.moveaxis(coded_frame(64, 64), -1, 0).copy()
-    params = EnvParams(id="VizdoomTakeCover-v1", frame="screen", crop=None)
+    params = EnvParams(**conf_group("env", id="VizdoomTakeCover-v1", frame="screen", crop=None))
     obs = {"screen": screen, "gamevariables": np.zeros(1, np.float32)}
     assert np.array_equal(raw_frame(params, FakeEnv(), obs), screen)
     assert np.array_equal(frame_of(params, FakeEnv(), obs), coded_frame(64, 64))
 
 
 def test_missing_dict_key_names_the_key_and_the_keys_there_are() -> None:
-    params = EnvParams(id="X-v0", frame="pixels", crop=None)
+    params = EnvParams(**conf_group("env", id="X-v0", frame="pixels", crop=None))
     with pytest.raises(ValueError, match=r"env\.frame = 'pixels'.*screen.*labels"):
         raw_frame(params, FakeEnv(), {"screen": coded_frame(8, 8), "labels": 0})
     with pytest.raises(ValueError, match=r"env\.frame = 'pixels'.*ndarray"):
@@ -113,12 +114,12 @@ def test_missing_dict_key_names_the_key_and_the_keys_there_are() -> None:
     ids=["vector", "float-image", "uint8-vector"],
 )
 def test_non_pixel_observations_are_an_error(observation) -> None:
-    params = EnvParams(id="LunarLander-v3", frame="observation", crop=None)
+    params = EnvParams(**conf_group("env", id="LunarLander-v3", frame="observation", crop=None))
     with pytest.raises(ValueError, match=r"LunarLander-v3.*not pixel frames.*render"):
         raw_frame(params, FakeEnv(), observation)
 
 
 def test_render_frames() -> None:
-    params = EnvParams(id="X-v0", frame="render", crop=None)
+    params = EnvParams(**conf_group("env", id="X-v0", frame="render", crop=None))
     frame = coded_frame(64, 64)
     assert np.array_equal(frame_of(params, FakeEnv(frame), np.zeros(4, np.float32)), frame)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from tests.conftest import conf_group
 from world_models_kedro.actions import action_dim, actions_to_vectors, squash_action, unit_to_action
 from world_models_kedro.config import PolicyParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
@@ -125,8 +126,15 @@ def test_squash_action_is_always_inside(space_case) -> None:
 
 
 # ------------------------------------------------------------------ exploration policies
+def policy_params(**params) -> PolicyParams:
+    """conf/test's exploration policy over the whole action space (no CarRacing bounds)."""
+    return PolicyParams(**conf_group("rollouts.policy", **{"low": None, "high": None, **params}))
+
+
 def play(kind: str, desc: dict, steps: int, seed: int = 0, **params) -> list:
-    policy = ExplorationPolicy(PolicyParams(kind=kind, **params), desc, np.random.default_rng(seed))
+    policy = ExplorationPolicy(
+        policy_params(kind=kind, **params), desc, np.random.default_rng(seed)
+    )
     policy.reset()
     return [policy() for _ in range(steps)]
 
@@ -183,7 +191,7 @@ def test_seeded_reproducibility() -> None:
 def test_reset_starts_a_new_episode() -> None:
     desc = describe_space(SPACES["discrete"])
     policy = ExplorationPolicy(
-        PolicyParams(kind="hold", hold_steps=5), desc, np.random.default_rng(0)
+        policy_params(kind="hold", hold_steps=5), desc, np.random.default_rng(0)
     )
     policy.reset()
     policy()

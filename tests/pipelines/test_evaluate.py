@@ -23,6 +23,7 @@ from tests.conftest import (
     ROLLOUTS_DIR,
     VAE_HISTORY,
     VAE_MODEL,
+    conf_group,
     in_chain,
     load_checkpoint,
     run_pipeline,
@@ -162,7 +163,8 @@ def test_the_number_of_workers_does_not_matter(project_from, built_project: Path
 
 def test_a_baseline_policy_of_its_own(project_from, built_project: Path) -> None:
     project = project_from(built_project, only=INPUTS)
-    policy = {"kind": "hold", "hold_steps": 5}
+    # a policy replaces base's null whole, so it sets every field (no low/high: the whole space)
+    policy = conf_group("rollouts.policy", kind="hold", hold_steps=5, low=None, high=None)
     run_pipeline(project, ["evaluate"], runtime_params={"evaluate": {"baseline_policy": policy}})
     metrics = json.loads((project / METRICS).read_text())
     assert metrics["random_policy"] == "hold, each action held 5 frame(s)"

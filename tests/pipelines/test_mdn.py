@@ -17,6 +17,7 @@ from tests.conftest import (
     SEQUENCES_DIR,
     VAE_MODEL,
     NodeRecorder,
+    conf_group,
     file_ids,
     in_chain,
     load_checkpoint,
@@ -296,7 +297,7 @@ def test_sequences_of_several_vaes_are_refused(tmp_path: Path) -> None:
 
     latents = {"a": loader("a", "vae-1"), "b": loader("b", "vae-2")}
     with pytest.raises(ValueError, match="2 different VAEs.*pipelines=encode"):
-        list(mdn_nodes.build_sequences(latents, {"sequence_length": 5}))
+        list(mdn_nodes.build_sequences(latents, conf_group("mdn", sequence_length=5)))
 
 
 @pytest.mark.slow

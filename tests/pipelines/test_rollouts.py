@@ -12,6 +12,7 @@ from tests.conftest import (
     ROLLOUT_STATS,
     ROLLOUTS_DIR,
     NodeRecorder,
+    conf_group,
     file_ids,
     run_pipeline,
 )
@@ -19,24 +20,16 @@ from world_models_kedro.envs.rollout import episode_id
 from world_models_kedro.pipelines.rollouts import nodes as rollout_nodes
 from world_models_kedro.pipelines.rollouts.nodes import collect_rollouts
 
-ENV = {
-    "id": "CarRacing-v3",
-    "kwargs": {},
-    "frame": "observation",
-    "crop": [0, 84, 0, 96],
-    "max_steps": 20,
-    "dream_reward_per_step": None,
-}
+# conf/test's CarRacing, 20 steps, every action dimension mapped linearly
+ENV = conf_group("env", max_steps=20, action_squash=None)
 
 
 def rollout_params(n: int, workers: int, max_steps: int | None = None, **policy) -> dict:
-    return {
-        "n_episodes": n,
-        "max_steps": max_steps,
-        "policy": {"kind": "brownian", "sigma": 0.07, "hold_steps": 1, **policy},
-        "workers": workers,
-        "compression_level": 1,
-    }
+    """conf/test's rollouts, exploring the whole action space (or as ``policy`` says)."""
+    explore = conf_group("rollouts.policy", **{"low": None, "high": None, **policy})
+    return conf_group(
+        "rollouts", n_episodes=n, max_steps=max_steps, policy=explore, workers=workers
+    )
 
 
 def collect(
