@@ -21,12 +21,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from world_models_kedro.actions import action_dim
 from world_models_kedro.config import EnvParams
-from world_models_kedro.envs.dream import DreamVectorEnv
 from world_models_kedro.envs.factory import make_env
 from world_models_kedro.envs.spaces import describe_space
+from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.mdnrnn import MDNRNN
-from world_models_kedro.training.dream_evaluation import play_dreams
+from world_models_kedro.training.fitness import play_dreams
 
 
 def real_steps_per_second(env_id: str, steps: int) -> float:
@@ -64,8 +65,6 @@ def main() -> None:
         if args.env.startswith("Vizdoom"):
             import vizdoom.gymnasium_wrapper  # noqa: F401
         space = describe_space(gym.make(args.env).action_space)
-        from world_models_kedro.actions import action_dim
-
         torch.manual_seed(0)
         # Untrained M with the done head off: every dream runs the full length, so the timing is
         # of exactly population x trials x dream_steps steps.
@@ -73,12 +72,12 @@ def main() -> None:
             z_dim=args.z_dim, action_dim=action_dim(space), hidden=args.hidden, predict_reward=True
         )
         n = args.population * args.trials
-        dream = DreamVectorEnv(
+        dream = Dream(
             mdn,
             torch.randn(64, args.z_dim),
             torch.full((64, args.z_dim), -2.0),
             num_envs=n,
-            action_space=space,
+            action_desc=space,
             temperature=1.15,
             max_steps=args.dream_steps,
         )

@@ -49,8 +49,8 @@ def child(args: argparse.Namespace) -> None:
 
     from world_models_kedro.config import VAEParams
     from world_models_kedro.datasets import EpisodeDataset
-    from world_models_kedro.storage.checkpoints import TrainingState
     from world_models_kedro.pipelines.vae.nodes import train_vae
+    from world_models_kedro.storage.checkpoints import TrainingState
 
     files = rollout_files(args.rollouts)[: args.episodes]
     if len(files) < args.episodes:
@@ -62,7 +62,7 @@ def child(args: argparse.Namespace) -> None:
     params = VAEParams(**vae).model_dump(mode="json")
     # what the PartitionedDataset hands the node: {partition id: load function}
     rollouts = {p.stem: partial(EpisodeDataset(str(p)).load) for p in files}
-    frames = sum(EpisodeDataset(str(p)).load().length + 1 for p in files)
+    frames = sum(EpisodeDataset(str(p)).load().steps + 1 for p in files)
     with tempfile.TemporaryDirectory(prefix="wmk_vae_mem_") as tmp:
         baseline = peak_rss_mb()
         started = time.perf_counter()

@@ -73,7 +73,7 @@ class PolicyParams(Params):
     """Exploration policy. Every kind draws a point u in [-1, 1]^d mapped into the action space
     (Box: linearly; Discrete: argmax; MultiBinary: u > 0)."""
 
-    kind: Literal["random", "brownian", "hold"]
+    kind: Literal["random", "brownian"]
     sigma: PositiveFloat  # brownian: per-step change, as a fraction of the action range
     hold_steps: PositiveInt  # every kind: each drawn action is held for this many frames
     # Box spaces: explore only inside [low, high] (null: the action space's bounds). CarRacing

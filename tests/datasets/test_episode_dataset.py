@@ -57,7 +57,7 @@ def test_round_trip(tmp_path: Path, level: int) -> None:
         else:
             assert everything[key].dtype == value.dtype
             assert np.array_equal(episode[key], value) and np.array_equal(everything[key], value)
-    assert episode.length == 12
+    assert episode.steps == 12
     # np.load reads it too: it is a plain .npz
     with np.load(tmp_path / "sub" / "ep.npz", allow_pickle=False) as npz:
         assert np.array_equal(npz["actions"], data["actions"])
@@ -76,7 +76,7 @@ def test_episode_without_meta(tmp_path: Path) -> None:
     ds.save({"rewards": np.ones(5, np.float32)})
     episode = ds.load()
     assert episode.meta == {}
-    assert episode.length == 5
+    assert episode.steps == 5
 
 
 def test_lazy_reads_only_the_array_asked_for(tmp_path: Path, monkeypatch) -> None:
@@ -96,7 +96,7 @@ def test_lazy_reads_only_the_array_asked_for(tmp_path: Path, monkeypatch) -> Non
     assert np.array_equal(episode["rewards"], data["rewards"])
     assert decoded == ["rewards"]
     decoded.clear()
-    assert episode.meta["length"] == 12 and episode.length == 12
+    assert episode.meta["length"] == 12 and episode.steps == 12
     assert "observations" not in decoded
     decoded.clear()
     part = episode.read("actions", "terminated")

@@ -164,10 +164,10 @@ def test_the_number_of_workers_does_not_matter(project_from, built_project: Path
 def test_a_baseline_policy_of_its_own(project_from, built_project: Path) -> None:
     project = project_from(built_project, only=INPUTS)
     # a policy replaces base's null whole, so it sets every field (no low/high: the whole space)
-    policy = conf_group("rollouts.policy", kind="hold", hold_steps=5, low=None, high=None)
+    policy = conf_group("rollouts.policy", kind="random", hold_steps=5, low=None, high=None)
     run_pipeline(project, ["evaluate"], runtime_params={"evaluate": {"baseline_policy": policy}})
     metrics = json.loads((project / METRICS).read_text())
-    assert metrics["random_policy"] == "hold, each action held 5 frame(s)"
+    assert metrics["random_policy"] == "random, each action held 5 frame(s)"
     table = pd.read_csv(project / EVALUATION_RETURNS)
     before = pd.read_csv(built_project / EVALUATION_RETURNS)
     agent = ["agent_return", "agent_steps"]

@@ -16,8 +16,8 @@ from tests.conftest import (
     file_ids,
     run_pipeline,
 )
+from world_models_kedro.envs import rollout as rollout_nodes
 from world_models_kedro.envs.rollout import episode_id
-from world_models_kedro.pipelines.rollouts import nodes as rollout_nodes
 from world_models_kedro.pipelines.rollouts.nodes import collect_rollouts
 
 # conf/test's CarRacing, 20 steps, every action dimension mapped linearly

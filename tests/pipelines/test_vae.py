@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.conftest import ROLLOUTS_DIR, VAE_HISTORY, VAE_MODEL, VAE_STATE, run_pipeline
-from world_models_kedro.pipelines.vae import nodes as vae_nodes
+from world_models_kedro.training import vae as vae_nodes
 from world_models_kedro.training.loop import NonFiniteLossError
 
 pytestmark = pytest.mark.slow

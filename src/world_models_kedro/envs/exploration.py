@@ -5,7 +5,6 @@ Each draws a point u in [-1, 1]^d (d = action vector width) and maps it into the
 - ``random``: u uniform, redrawn every ``hold_steps`` frames;
 - ``brownian``: u performs a clipped random walk, step std ``2 * sigma`` (sigma: fraction of the
   action range), updated every ``hold_steps`` frames (correlated actions, as in ctallec's);
-- ``hold``: as ``random``; kept as its own name for configs that read better with it.
 
 For Box spaces ``low``/``high`` narrow the explored range (CarRacing drives further with little brake).
 """

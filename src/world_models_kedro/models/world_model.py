@@ -221,7 +221,9 @@ class ControllerCheckpoint:
     def from_dict(cls, checkpoint: dict[str, Any]) -> ControllerCheckpoint:
         _check_kind(checkpoint, "controller")
         return cls(
-            weights=_ControllerWeights(_field(checkpoint, "config"), _field(checkpoint, "state_dict")),
+            weights=_ControllerWeights(
+                _field(checkpoint, "config"), _field(checkpoint, "state_dict")
+            ),
             action_space=_field(checkpoint, "action_space"),
             use_hidden=bool(_field(checkpoint, "use_hidden")),
             train_in=str(_field(checkpoint, "train_in")),

@@ -105,9 +105,13 @@ class Episode(Mapping[str, np.ndarray]):
         return self._meta
 
     @property
-    def length(self) -> int:
-        """Number of steps (frames are one more)."""
-        return int(self.meta["length"]) if "length" in self.meta else len(self["rewards"])
+    def steps(self) -> int:
+        """Environment steps the file covers (a rollout's frames are one more). A sequence file
+        records them as ``meta["steps"]`` (its ``meta["length"]`` counts windows)."""
+        meta = self.meta
+        if "steps" in meta:
+            return int(meta["steps"])
+        return int(meta["length"]) if "length" in meta else len(self["rewards"])
 
     def _files(self) -> list[str]:
         if self._names is None:

@@ -48,12 +48,12 @@ def fit_vae(
     model = ConvVAE(**params.model.model_dump()).to(device)
     spec, train_ids, val_ids = episode_fit_spec(
         "vae", model, lambda m, batch: vae_training_loss(m, batch, params), episodes, frames_of,
-        lambda ep: ep.length + 1, params, seed, device,
+        lambda ep: ep.steps + 1, params, seed, device,
     )  # fmt: skip
     logger.info(
         "vae: %d parameters, %d training and %d validation episodes (%d frames), device %s",
         sum(p.numel() for p in model.parameters()), len(train_ids), len(val_ids),
-        sum(episodes[i].length + 1 for i in train_ids), device,
+        sum(episodes[i].steps + 1 for i in train_ids), device,
     )  # fmt: skip
     history = fit(spec, state, params.resume, logger)
     model = model.cpu().eval()
