@@ -8,11 +8,32 @@ Supported: ``Box`` (continuous), ``Discrete``, ``MultiBinary`` and ``MultiDiscre
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
+
+
+# The order of an action-space description's keys, as ``envs/spaces.describe_space`` writes them.
+DESCRIPTION_KEYS = ("type", "n", "start", "nvec", "low", "high", "shape", "squash")
+
+
+def canonical_description(desc: dict[str, Any]) -> dict[str, Any]:
+    """``desc`` with its keys in :data:`DESCRIPTION_KEYS` order and its strings interned:
+    a description read back from JSON (sorted keys, a new object per string) is equal to the one
+    ``describe_space`` wrote, and this makes it pickle to the same bytes too."""
+
+    def interned(value: Any) -> Any:
+        if isinstance(value, str):
+            return sys.intern(value)
+        return [interned(v) for v in value] if isinstance(value, list) else value
+
+    ordered = [key for key in DESCRIPTION_KEYS if key in desc] + [
+        key for key in desc if key not in DESCRIPTION_KEYS
+    ]
+    return {key: interned(desc[key]) for key in ordered}
 
 
 def action_dim(desc: dict[str, Any]) -> int:

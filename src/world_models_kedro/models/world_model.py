@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from world_models_kedro.actions import canonical_description
 from world_models_kedro.models.controller import LinearController
 from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.mdnrnn import MDNRNN
@@ -239,7 +240,7 @@ class ControllerCheckpoint:
             "kind": "controller",
             "config": self.weights.config,
             "state_dict": self.weights.state_dict,
-            "action_space": self.action_space,
+            "action_space": canonical_description(self.action_space),
             "use_hidden": self.use_hidden,
             "train_in": self.train_in,
             "vae_sha256": self.vae_sha256,
