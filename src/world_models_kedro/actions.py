@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-
 # The order of an action-space description's keys, as ``envs/spaces.describe_space`` writes them.
 DESCRIPTION_KEYS = ("type", "n", "start", "nvec", "low", "high", "shape", "squash")
 
