@@ -84,9 +84,9 @@ def main() -> None:
         params = np.random.default_rng(0).normal(
             0, 0.1, (args.population, (args.z_dim + args.hidden + 1) * action_dim(space))
         )
-        play_dreams(dream, params[:, :], args.trials, 0, args.z_dim + args.hidden)  # warm-up
+        play_dreams(dream, params[:, :], args.trials, 0)  # warm-up
         start = time.perf_counter()
-        _, steps = play_dreams(dream, params, args.trials, 1, args.z_dim + args.hidden)
+        _, steps = play_dreams(dream, params, args.trials, 1)
         dream_rate = steps / (time.perf_counter() - start)
         real_rate = real_steps_per_second(args.env, args.real_steps)
         result.update(

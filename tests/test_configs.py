@@ -38,7 +38,9 @@ def test_parameters_are_valid(env: str, monkeypatch) -> None:
     for root, model in PARAMETER_MODELS.items():
         model.model_validate(params.get(root, {}))
     # The environment check (making the env) is what validate_parameters adds: skip it here.
-    monkeypatch.setattr("world_models_kedro.validation.check_environment", lambda env, sources: [])
+    monkeypatch.setattr(
+        "world_models_kedro.validation.check_environment", lambda env, sources, thresholds=None: []
+    )
     validate_parameters(params, ParameterSources(CONF, env))
 
 
@@ -60,7 +62,9 @@ def test_environment_parameters_deep_merge_with_base() -> None:
 def test_a_bad_value_names_the_parameter_and_its_file(monkeypatch) -> None:
     params = load("test")["parameters"]
     params["mdn"]["epochs"] = -1
-    monkeypatch.setattr("world_models_kedro.validation.check_environment", lambda env, sources: [])
+    monkeypatch.setattr(
+        "world_models_kedro.validation.check_environment", lambda env, sources, thresholds=None: []
+    )
     with pytest.raises(
         ParameterError, match=r"mdn\.epochs = -1 \(.*conf/test/parameters_mdn\.yml\)"
     ):
@@ -117,7 +121,9 @@ def test_a_missing_parameter_names_its_group_and_file(monkeypatch) -> None:
     """A mapping that replaces a null of conf/base (evaluate.baseline_policy) must be complete."""
     params = load("doom")["parameters"]
     del params["evaluate"]["baseline_policy"]["sigma"]
-    monkeypatch.setattr("world_models_kedro.validation.check_environment", lambda env, sources: [])
+    monkeypatch.setattr(
+        "world_models_kedro.validation.check_environment", lambda env, sources, thresholds=None: []
+    )
     with pytest.raises(
         ParameterError,
         match=r"evaluate\.baseline_policy\.sigma: missing from evaluate\.baseline_policy "

@@ -9,6 +9,7 @@ Supported: ``Box`` (continuous), ``Discrete``, ``MultiBinary`` and ``MultiDiscre
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -103,20 +104,58 @@ def unit_to_action(desc: dict[str, Any], u: np.ndarray) -> np.ndarray | int:
     return np.array(out, dtype=np.int64).reshape(desc.get("shape", [len(out)]))
 
 
-def squash_action(desc: dict[str, Any], raw: np.ndarray) -> np.ndarray | int:
+def head_dim(desc: dict[str, Any], thresholds: Sequence[int] | None = None) -> int:
+    """Width of C's output: one per action dimension (Box) or choice (discrete spaces), or a
+    single output for the thresholds head."""
+    return 1 if thresholds is not None else action_dim(desc)
+
+
+def threshold_edges(n: int) -> np.ndarray:
+    """Where a raw output crosses from one of ``n`` bins to the next: tanh(raw) cuts [-1, 1] into
+    ``n`` equal bins, so the edges are atanh(-1 + 2k / n), k = 1..n-1 (float32: the NumPy and
+    torch paths compare the same numbers)."""
+    return np.arctanh(-1.0 + 2.0 * np.arange(1, n) / n).astype(np.float32)
+
+
+def check_thresholds(desc: dict[str, Any], thresholds: Sequence[int]) -> None:
+    """The thresholds head plays each of a Discrete space's actions in one bin."""
+    if desc["type"] != "Discrete":
+        raise ValueError(f"the thresholds head is for Discrete action spaces, not {desc}")
+    start = desc.get("start", 0)
+    actions = list(range(start, start + desc["n"]))
+    if sorted(thresholds) != actions:
+        raise ValueError(
+            f"threshold_actions {list(thresholds)} must list each action of {desc} once "
+            f"({actions}), in the order of the bins from low to high"
+        )
+
+
+def squash_action(
+    desc: dict[str, Any], raw: np.ndarray, thresholds: Sequence[int] | None = None
+) -> np.ndarray | int:
     """Controller output -> action: tanh into [-1, 1], then :func:`unit_to_action`.
 
     Discrete choices take the argmax of the raw outputs (tanh saturates to 1.0 in float32 and
     would turn large outputs into ties), exactly as the dream does (:func:`squash_to_vectors`).
+    With ``thresholds`` (a Discrete space), the single output's bin picks the action.
     """
     raw = np.asarray(raw, dtype=np.float32)
+    if thresholds is not None:
+        return int(thresholds[int((raw[0] >= threshold_edges(len(thresholds))).sum())])
     return unit_to_action(desc, raw if desc["type"] != "Box" else np.tanh(raw))
 
 
-def squash_to_vectors(desc: dict[str, Any], raw: Any) -> Any:
+def squash_to_vectors(
+    desc: dict[str, Any], raw: torch.Tensor, thresholds: Sequence[int] | None = None
+) -> torch.Tensor:
     """Batched torch version of :func:`squash_action` followed by :func:`actions_to_vectors`:
-    controller outputs (N, action_dim) -> the action vectors M consumes (N, action_dim)."""
+    controller outputs (N, head_dim) -> the action vectors M consumes (N, action_dim)."""
     kind = desc["type"]
+    if thresholds is not None:
+        edges = torch.as_tensor(threshold_edges(len(thresholds)), device=raw.device)
+        bins = (raw[:, :1] >= edges).sum(dim=1)
+        actions = torch.as_tensor(list(thresholds), device=raw.device)[bins]
+        return F.one_hot(actions - desc.get("start", 0), desc["n"]).float()
     if kind == "Box":
         offset, span, linear, low, high = (
             torch.as_tensor(a, device=raw.device) for a in _box_map(desc)

@@ -109,6 +109,9 @@ class VAEParams(Params):
     loader_workers: NonNegativeInt  # torch DataLoader worker processes
     device: Device  # auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps
     resume: bool  # continue from the training state left by an interrupted run
+    # V trains on every k-th frame of each episode (1: all). Neighbouring frames are nearly the
+    # same, so a stride cuts V's training time on large data sets; `encode` still covers every frame.
+    frame_stride: PositiveInt
 
 
 class EncodeParams(Params):
@@ -122,6 +125,9 @@ class MDNModelParams(Params):
     gaussians: PositiveInt  # mixture components per latent dimension (the paper: 5)
     predict_reward: bool  # reward head (dream training where rewards vary)
     predict_done: bool  # done head (dream training: the dream ends when it fires)
+    # M's input also holds the episode-start ("restart") flag: 1 on an episode's first step, as
+    # in the original TakeCover code ([z_t, a_t, restart_t]); false: [z_t, a_t].
+    restart_input: bool
 
 
 class MDNParams(Params):
@@ -134,6 +140,9 @@ class MDNParams(Params):
     done_pos_weight: PositiveFloat  # BCE weight of episode ends (rare positives)
     reward_weight: Annotated[float, Field(ge=0)]  # weight of the reward MSE
     done_weight: Annotated[float, Field(ge=0)]  # weight of the done BCE
+    # M's inputs and targets: z drawn from V's posterior afresh for every batch (mu + sigma * eps,
+    # as the original) or V's mean mu
+    z_input: Literal["sample", "mean"]
     validation_fraction: Annotated[float, Field(ge=0, lt=1)]  # of episodes, held out
     shuffle_episodes: PositiveInt  # episodes shuffled together (bounds memory)
     loader_workers: NonNegativeInt  # torch DataLoader worker processes
@@ -147,12 +156,35 @@ class DreamParams(Params):
 
     temperature: Annotated[float, Field(ge=0)]  # tau: higher makes the dream harder (paper: 1.15)
     max_steps: PositiveInt  # dream episode length limit
-    done_threshold: Annotated[float, Field(gt=0, lt=1)]  # P(done) that ends a dream episode
+    # When a dream ends (M's done head was trained with episode ends weighted by
+    # mdn.done_pos_weight = w):
+    # - weighted: the head's own probability, as trained (weighted), exceeds done_threshold; at 0.5
+    #   this is the original's rule (raw logit > 0), a death probability above 1 / (1 + w) on the
+    #   data's own scale;
+    # - calibrated: the probability with the weighting undone exceeds done_threshold;
+    # - sample: the dream ends with the calibrated probability (as the zacwellmer/WorldModels port);
+    # - none: only at max_steps (M needs no done head).
+    done_rule: Literal["weighted", "calibrated", "sample", "none"]
+    done_threshold: Annotated[float, Field(gt=0, lt=1)]  # for the weighted and calibrated rules
     device: Device
 
 
 class ControllerParams(Params):
-    use_hidden: bool  # C sees [z, h] (full World Model); false: z only (the paper's "V only")
+    # What C reads: z (the paper's "V only"), zh ([z, h]: the full World Model) or zch ([z, c, h]:
+    # M's LSTM cell state too, as the original TakeCover C)
+    inputs: Literal["z", "zh", "zch"]
+    # How C's outputs become an action. Box spaces: one tanh output per dimension, always.
+    # Discrete spaces: argmax over one output per action, or thresholds: one tanh output u, [-1, 1]
+    # cut into n equal bins, bin i plays threshold_actions[i] (TakeCover as the original:
+    # left below -1/3, stay, right above +1/3).
+    head: Literal["argmax", "thresholds"]
+    threshold_actions: (
+        list[int] | None
+    )  # the head "thresholds": the action of each bin, low to high
+    bias: bool  # C's linear layer has a bias (the original TakeCover C has none)
+    # The z C (and M) get from V in the real environment: V's mean, or drawn from its posterior
+    # (mu + sigma * eps, seeded per episode), as the original's agent
+    z_input: Literal["mean", "sample"]
     train_in: Literal["real", "dream"]  # where C's candidates are scored
     population: Annotated[int, Field(ge=2)]  # CMA-ES population (the paper: 64)
     trials: PositiveInt  # episodes per candidate; its fitness is the mean return (paper: 16)
@@ -166,6 +198,16 @@ class ControllerParams(Params):
     workers: NonNegativeInt | None  # worker processes; null or 0: every core
     dream: DreamParams
     resume: bool  # continue from the training state left by an interrupted run
+
+    @model_validator(mode="after")
+    def _head_fits(self) -> ControllerParams:
+        if (self.head == "thresholds") != (self.threshold_actions is not None):
+            raise ValueError(
+                "threshold_actions lists the action of each bin of the head 'thresholds' (e.g. "
+                "[2, 0, 1] for TakeCover: left, stay, right); set it with that head and only then "
+                f"(head = {self.head!r}, threshold_actions = {self.threshold_actions!r})"
+            )
+        return self
 
 
 class EvaluateParams(Params):

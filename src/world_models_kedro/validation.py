@@ -123,7 +123,10 @@ def validate_parameters(params: Mapping[str, Any], sources: ParameterSources) ->
     if not problems:
         problems += _cross_checks(params, sources)
     if "env" in params and not problems:
-        problems += check_environment(EnvParams(**params["env"]), sources)
+        controller = params.get("controller") or {}
+        problems += check_environment(
+            EnvParams(**params["env"]), sources, controller.get("threshold_actions")
+        )
     if problems:
         raise ParameterError("Invalid parameters:\n  - " + "\n  - ".join(problems))
 
@@ -132,6 +135,14 @@ def _cross_checks(params: Mapping[str, Any], sources: ParameterSources) -> list[
     """Parameters of different groups that must agree."""
     problems = []
     controller, mdn, env = params.get("controller"), params.get("mdn"), params.get("env")
+    if controller and controller.get("train_in") == "dream" and mdn:
+        rule = controller.get("dream", {}).get("done_rule")
+        if rule != "none" and not mdn.get("model", {}).get("predict_done"):
+            problems.append(
+                f"controller.dream.done_rule = {rule!r} ({sources.locate('controller.dream.done_rule')}) "
+                "ends dreams when M's done head fires, but M has none: set mdn.model.predict_done: "
+                f"true ({sources.locate('mdn.model.predict_done')}) or controller.dream.done_rule: none"
+            )
     if controller and controller.get("train_in") == "dream" and mdn and env:
         rewarded = (
             mdn.get("model", {}).get("predict_reward")
@@ -146,9 +157,13 @@ def _cross_checks(params: Mapping[str, Any], sources: ParameterSources) -> list[
     return problems
 
 
-def check_environment(env: EnvParams, sources: ParameterSources) -> list[str]:
-    """The environment can be made, and its frames and actions fit ``env.frame``, ``env.crop``
-    and ``env.action_squash`` (one reset and one frame: cheap, and it saves a failed run)."""
+def check_environment(
+    env: EnvParams, sources: ParameterSources, threshold_actions: list[int] | None = None
+) -> list[str]:
+    """The environment can be made, and its frames and actions fit ``env.frame``, ``env.crop``,
+    ``env.action_squash`` and ``controller.threshold_actions`` (one reset and one frame: cheap,
+    and it saves a failed run)."""
+    from world_models_kedro.actions import check_thresholds
     from world_models_kedro.envs.factory import check_env_id, make_env
     from world_models_kedro.envs.frames import preprocess_frame, raw_frame
     from world_models_kedro.envs.spaces import describe_space
@@ -174,9 +189,15 @@ def check_environment(env: EnvParams, sources: ParameterSources) -> list[str]:
         except ValueError as exc:
             return [f"{where('crop')}: {exc}"]
         try:
-            describe_space(instance.action_space, env.action_squash)
+            desc = describe_space(instance.action_space, env.action_squash)
         except ValueError as exc:
             return [f"{where('action_squash')}: {exc}"]
+        if threshold_actions is not None:
+            try:
+                check_thresholds(desc, threshold_actions)
+            except ValueError as exc:
+                where_ = sources.locate("controller.threshold_actions")
+                return [f"controller.threshold_actions = {threshold_actions!r} ({where_}): {exc}"]
     finally:
         instance.close()
     return []

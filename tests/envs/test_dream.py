@@ -17,6 +17,7 @@ from world_models_kedro.actions import (
 )
 from world_models_kedro.envs.dream import DreamVectorEnv
 from world_models_kedro.envs.spaces import describe_space, space_from_description
+from world_models_kedro.models.controller import ControllerSpec
 from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE
@@ -191,7 +192,9 @@ def test_an_mdn_for_other_actions_is_refused() -> None:
 
 
 def test_without_a_done_head_only_max_steps_ends_a_dream() -> None:
-    dream = make_dream(tiny_mdn(done=False), max_steps=3)
+    with pytest.raises(ValueError, match=r"done_rule.*predict_done: true"):
+        make_core(tiny_mdn(done=False), max_steps=3)  # a rule that needs a done head
+    dream = make_dream(tiny_mdn(done=False), max_steps=3, done_rule="none")
     dream.reset(seed=0)
     ends = [dream.step(a)[2:4] for a in fixed_actions(BOX, 3)]
     assert not any(terminated.any() for terminated, _ in ends)
@@ -397,7 +400,7 @@ def spy_on_openings(dream: Dream, monkeypatch: pytest.MonkeyPatch) -> list:
 def test_play_dreams_shapes_and_common_random_numbers(monkeypatch) -> None:
     dream = make_core(num_envs=POPULATION * TRIALS, max_steps=10)
     seen = spy_on_openings(dream, monkeypatch)
-    returns, steps = play_dreams(dream, population(), TRIALS, seed=11, in_dim=IN_DIM)
+    returns, steps = play_dreams(dream, population(), TRIALS, seed=11)
     assert returns.shape == (POPULATION, TRIALS) and returns.dtype == np.float64
     assert np.isfinite(returns).all()
     assert isinstance(steps, int) and steps == POPULATION * TRIALS * 10  # no done fires
@@ -407,10 +410,10 @@ def test_play_dreams_shapes_and_common_random_numbers(monkeypatch) -> None:
         torch.testing.assert_close(openings[p], openings[0], rtol=0, atol=0)
     assert len({tuple(z.tolist()) for z in openings[0]}) == TRIALS  # the trials differ
 
-    again, _ = play_dreams(dream, population(), TRIALS, seed=11, in_dim=IN_DIM)
+    again, _ = play_dreams(dream, population(), TRIALS, seed=11)
     np.testing.assert_array_equal(again, returns)
     torch.testing.assert_close(seen[1], seen[0], rtol=0, atol=0)
-    play_dreams(dream, population(), TRIALS, seed=12, in_dim=IN_DIM)
+    play_dreams(dream, population(), TRIALS, seed=12)
     assert not torch.equal(seen[2], seen[0])
 
 
@@ -424,7 +427,7 @@ def test_identical_candidates_score_the_same_at_tau_zero() -> None:
     with torch.no_grad():  # a reward that depends on where the dream goes
         dream.mdn.reward_head.weight.normal_(generator=torch.Generator().manual_seed(0))
     candidates = np.repeat(population()[:1], POPULATION, axis=0)
-    returns, _ = play_dreams(dream, candidates, TRIALS, seed=0, in_dim=IN_DIM)
+    returns, _ = play_dreams(dream, candidates, TRIALS, seed=0)
     np.testing.assert_array_equal(returns, np.repeat(returns[:1], POPULATION, axis=0))
     assert not np.allclose(returns, returns[0, 0])  # the test means something
 
@@ -433,26 +436,148 @@ def test_play_dreams_counts_rewards_until_each_dream_ends() -> None:
     ending = make_core(
         tiny_mdn(reward_bias=1.0, done_bias=20.0), num_envs=POPULATION * TRIALS, max_steps=10
     )
-    returns, steps = play_dreams(ending, population(), TRIALS, seed=0, in_dim=IN_DIM)
+    returns, steps = play_dreams(ending, population(), TRIALS, seed=0)
     np.testing.assert_array_equal(returns, np.ones((POPULATION, TRIALS)))  # ended at once
     assert steps == POPULATION * TRIALS
 
     lasting = make_core(
         tiny_mdn(reward_bias=1.0, done_bias=-20.0), num_envs=POPULATION * TRIALS, max_steps=10
     )
-    returns, steps = play_dreams(lasting, population(), TRIALS, seed=0, in_dim=IN_DIM)
+    returns, steps = play_dreams(lasting, population(), TRIALS, seed=0)
     np.testing.assert_array_equal(returns, np.full((POPULATION, TRIALS), 10.0))
     assert steps == POPULATION * TRIALS * 10
 
 
 def test_play_dreams_with_z_only_controllers() -> None:
-    dream = make_core(num_envs=POPULATION * TRIALS, max_steps=5)
+    dream = make_core(num_envs=POPULATION * TRIALS, max_steps=5, inputs="z")
     params = np.random.default_rng(0).normal(0, 0.5, (POPULATION, (Z_DIM + 1) * 2))
-    returns, _ = play_dreams(dream, params, TRIALS, seed=0, in_dim=Z_DIM)
+    returns, _ = play_dreams(dream, params, TRIALS, seed=0, controller=ControllerSpec("z"))
     assert returns.shape == (POPULATION, TRIALS)
 
 
 def test_play_dreams_needs_population_times_trials_dreams() -> None:
     dream = make_core(num_envs=POPULATION * TRIALS + 1)
     with pytest.raises(ValueError, match="population 3 x trials 4"):
-        play_dreams(dream, population(), TRIALS, seed=0, in_dim=IN_DIM)
+        play_dreams(dream, population(), TRIALS, seed=0)
+
+
+# ------------------------------------------------------------------ the done rules (issue 16)
+def done_after_one_step(
+    rule: str, logit: float, threshold: float = 0.5, envs: int = N
+) -> np.ndarray:
+    """Which of ``envs`` dreams end on their first step, M's done head fixed at ``logit`` (its
+    training weighted episode ends x10)."""
+    dream = make_core(
+        tiny_mdn(done_bias=logit),
+        num_envs=envs,
+        done_rule=rule,
+        done_threshold=threshold,
+        done_pos_weight=10.0,
+    )
+    dream.reset(seed=0)
+    _, _, terminated, _ = dream.step(torch.zeros(envs, action_dim(BOX)))
+    return terminated.numpy()
+
+
+@pytest.mark.parametrize(
+    "rule, logit, ends",
+    [
+        # the original: the head's own (weighted) probability above 0.5, i.e. raw logit > 0
+        ("weighted", 0.1, True),
+        ("weighted", -0.1, False),
+        # calibrated: the weighting undone, P = sigmoid(logit - log 10) > 0.5 <=> logit > log 10
+        ("calibrated", 2.2, False),
+        ("calibrated", 2.4, True),
+        ("none", 50.0, False),
+    ],
+)
+def test_done_rules_on_hand_made_logits(rule: str, logit: float, ends: bool) -> None:
+    assert done_after_one_step(rule, logit).tolist() == [ends] * N
+
+
+def test_weighted_at_one_half_is_calibrated_at_one_in_eleven() -> None:
+    """The original's rule (raw logit > 0) is a death probability above 1 / (1 + w) on the data's
+    scale: the two rules agree on either side of the edge."""
+    for logit in (-3.0, -0.2, 0.2, 3.0):
+        weighted = done_after_one_step("weighted", logit)
+        calibrated = done_after_one_step("calibrated", logit, threshold=1 / 11)
+        assert weighted.tolist() == calibrated.tolist()
+
+
+def test_the_sampled_rule_ends_dreams_with_the_calibrated_probability() -> None:
+    # logit log(10) + logit(0.3): calibrated P(done) = 0.3
+    logit = float(np.log(10.0) + np.log(0.3 / 0.7))
+    ends = done_after_one_step("sample", logit, envs=4000)
+    assert abs(ends.mean() - 0.3) < 0.03
+    again = done_after_one_step("sample", logit, envs=4000)
+    np.testing.assert_array_equal(ends, again)  # seeded
+
+
+# ------------------------------------------------------------------ what C reads, M's restart flag
+@pytest.mark.parametrize(
+    "inputs, width", [("z", Z_DIM), ("zh", Z_DIM + HIDDEN), ("zch", Z_DIM + 2 * HIDDEN)]
+)
+def test_the_dream_gives_c_its_inputs(inputs: str, width: int) -> None:
+    env = make_dream(inputs=inputs)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (N, width) and env.single_observation_space.shape == (width,)
+    obs, *_ = env.step(fixed_actions(BOX, 1)[0])
+    state = env.dream.state
+    np.testing.assert_array_equal(obs[:, :Z_DIM], env.dream.z.numpy())
+    if inputs == "zh":
+        np.testing.assert_array_equal(obs[:, Z_DIM:], state[0][0].numpy())
+    if inputs == "zch":  # the cell state c, then the hidden state h: the original's [z, c, h]
+        np.testing.assert_array_equal(obs[:, Z_DIM : Z_DIM + HIDDEN], state[1][0].numpy())
+        np.testing.assert_array_equal(obs[:, Z_DIM + HIDDEN :], state[0][0].numpy())
+        assert not np.array_equal(state[0][0].numpy(), state[1][0].numpy())
+
+
+def test_m_reads_the_restart_flag_on_an_episodes_first_step_only() -> None:
+    torch.manual_seed(0)
+    mdn = MDNRNN(Z_DIM, action_dim(BOX), HIDDEN, 3, predict_reward=True, restart_input=True).eval()
+    seen = []
+    original = mdn.forward
+
+    def spy(z, action, state=None, restart=None):
+        seen.append(restart.clone())
+        return original(z, action, state, restart)
+
+    mdn.forward = spy
+    dream = make_core(mdn, max_steps=3, done_rule="none")
+    dream.reset(seed=0)
+    for _ in range(5):  # 3 steps, the autoreset step, then the new episode's first real step
+        dream.step(torch.zeros(N, action_dim(BOX)))
+    flags = [float(r[0, 0]) for r in seen]
+    # 3 steps of the first episode, the autoreset step (its outputs are dropped), then the first
+    # step of the next episode
+    assert flags == [1.0, 0.0, 0.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="restart"):
+        original(torch.zeros(1, 1, Z_DIM), torch.zeros(1, 1, action_dim(BOX)))
+
+
+# ------------------------------------------------------------------ the thresholds head (issue 16)
+TAKE_COVER = describe_space(spaces.Discrete(3))
+LEFT_STAY_RIGHT = (2, 0, 1)  # VizDoom's Discrete(3): 0 no-op, 1 right, 2 left
+
+
+def test_the_thresholds_head_cuts_tanh_into_equal_bins() -> None:
+    raw = np.arctanh(np.array([-0.9, -0.34, -0.32, 0.0, 0.32, 0.34, 0.9], np.float32))
+    expected = [2, 2, 0, 0, 0, 1, 1]  # below -1/3 left, above +1/3 right, else stay
+    got = [squash_action(TAKE_COVER, np.array([r]), LEFT_STAY_RIGHT) for r in raw]
+    assert got == expected
+    vectors = squash_to_vectors(TAKE_COVER, torch.from_numpy(raw[:, None]), LEFT_STAY_RIGHT)
+    np.testing.assert_array_equal(vectors.numpy(), actions_to_vectors(TAKE_COVER, expected))
+
+
+def test_the_thresholds_head_numpy_and_torch_agree() -> None:
+    raw = np.random.default_rng(0).normal(0.0, 1.0, (2000, 1)).astype(np.float32)
+    for thresholds in (LEFT_STAY_RIGHT, (0, 1, 2), (1, 2, 0, 3)):
+        desc = describe_space(spaces.Discrete(len(thresholds)))
+        expected = actions_to_vectors(desc, [squash_action(desc, r, thresholds) for r in raw])
+        got = squash_to_vectors(desc, torch.from_numpy(raw), thresholds)
+        np.testing.assert_array_equal(got.numpy(), expected)
+    start = describe_space(spaces.Discrete(3, start=-1))
+    assert squash_action(start, np.array([5.0], np.float32), (-1, 0, 1)) == 1
+    np.testing.assert_array_equal(
+        squash_to_vectors(start, torch.tensor([[5.0]]), (-1, 0, 1)).numpy(), [[0.0, 0.0, 1.0]]
+    )

@@ -11,7 +11,11 @@ from gymnasium import spaces
 from world_models_kedro.actions import action_dim, squash_action
 from world_models_kedro.envs.spaces import describe_space
 from world_models_kedro.models.agent import WorldModelAgent
-from world_models_kedro.models.controller import ControllerPopulation, LinearController
+from world_models_kedro.models.controller import (
+    ControllerPopulation,
+    LinearController,
+    feature_dim,
+)
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE
 
@@ -37,12 +41,14 @@ def test_default_controller_is_the_papers_size() -> None:
     model = LinearController()
     assert model.n_params == sum(p.numel() for p in model.parameters()) == 867
     assert model.fc.weight.shape == (3, 32 + 256) and model.fc.bias.shape == (3,)
-    assert model.config == {"z_dim": 32, "hidden": 256, "action_dim": 3}
-    assert LinearController(32, 0, 3).n_params == 32 * 3 + 3  # the "V only" agent
+    assert model.config == {"in_dim": 32 + 256, "out_dim": 3, "bias": True}
+    assert LinearController(32, 3).n_params == 32 * 3 + 3  # the "V only" agent
+    # the original TakeCover C: [z, c, h] -> one output, no bias
+    assert LinearController(feature_dim("zch", 64, 512), 1, bias=False).n_params == 1088
 
 
 def test_flat_parameters_round_trip() -> None:
-    model = LinearController(Z_DIM, HIDDEN, 3)
+    model = LinearController(Z_DIM + HIDDEN, 3)
     flat = np.random.default_rng(0).normal(size=model.n_params).astype(np.float32)
     model.set_flat_params(flat)
     assert np.array_equal(model.flat_params(), flat)
@@ -72,7 +78,7 @@ def test_the_batched_population_is_the_single_controller(in_dim: int, out_dim: i
     features = torch.from_numpy(rng.normal(size=(population * trials, in_dim)).astype(np.float32))
     batched = ControllerPopulation(flat, in_dim, out_dim)(features).view(population, trials, -1)
     for p in range(population):
-        single = LinearController(in_dim, 0, out_dim)
+        single = LinearController(in_dim, out_dim)
         single.set_flat_params(flat[p])
         with torch.no_grad():
             expected = single(features.view(population, trials, in_dim)[p])
@@ -141,10 +147,12 @@ def tiny_agent(space: gym.Space, with_mdn: bool = True, seed: int = 0) -> WorldM
     desc = describe_space(space)
     vae = ConvVAE(z_dim=Z_DIM, channels=(4, 8, 8, 16))
     mdn = MDNRNN(z_dim=Z_DIM, action_dim=action_dim(desc), hidden=HIDDEN, gaussians=2)
-    controller = LinearController(Z_DIM, HIDDEN if with_mdn else 0, action_dim(desc))
+    controller = LinearController(Z_DIM + (HIDDEN if with_mdn else 0), action_dim(desc))
     # large weights: the raw outputs reach the saturated ends of the squashing too
     controller.set_flat_params(np.random.default_rng(seed).normal(size=controller.n_params) * 20)
-    return WorldModelAgent(vae, mdn if with_mdn else None, controller, desc)
+    return WorldModelAgent(
+        vae, mdn if with_mdn else None, controller, desc, "zh" if with_mdn else "z"
+    )
 
 
 def random_frames(n: int, seed: int = 0) -> np.ndarray:
@@ -187,7 +195,7 @@ def test_the_hidden_state_changes_the_action() -> None:
 def test_the_v_only_agent(name: str) -> None:
     space = SPACES[name]
     agent = tiny_agent(space, with_mdn=False)
-    assert agent.state is None and agent.controller.hidden == 0
+    assert agent.state is None and agent.controller.in_dim == Z_DIM
     frames = random_frames(5)
     actions = [agent(f) for f in frames]
     assert all(space.contains(a) for a in actions)

@@ -46,6 +46,7 @@ def test_default_model_is_the_papers_size() -> None:
         "gaussians": 5,
         "predict_reward": False,
         "predict_done": False,
+        "restart_input": False,
     }
 
 

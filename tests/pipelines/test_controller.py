@@ -100,7 +100,7 @@ def test_the_built_controller(built_project: Path) -> None:
     assert checkpoint["kind"] == "controller"
     assert checkpoint["config"] == {"z_dim": Z_DIM, "hidden": HIDDEN, "action_dim": 3}
     assert checkpoint["action_space"] == CAR_RACING
-    assert checkpoint["use_hidden"] is True and checkpoint["train_in"] == "real"
+    assert checkpoint["inputs"] == "zh" and checkpoint["train_in"] == "real"
     assert checkpoint["vae_sha256"] == vae["weights_sha256"]
     assert checkpoint["mdn_sha256"] == mdn["weights_sha256"]
     assert checkpoint["best_source"].split("@")[0] in ("mean", "best", "initial")
@@ -129,7 +129,7 @@ def test_the_controller_acts_inside_the_action_space(built_project: Path) -> Non
     for scale in (1.0, 1000.0):
         model = ControllerCheckpoint.from_dict(checkpoint).model
         model.set_flat_params(trained * scale)
-        agent = WorldModelAgent(vae, mdn, model, checkpoint["action_space"])
+        agent = WorldModelAgent(vae, mdn, model, checkpoint["action_space"], checkpoint["inputs"])
         actions = [agent(frame) for frame in frames["observations"][:20]]
         assert all(space.contains(a) for a in actions), (scale, actions)
         if scale == 1.0:  # it reacts to what it sees

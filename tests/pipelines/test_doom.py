@@ -122,7 +122,7 @@ def test_take_cover_end_to_end(take_cover: dict) -> None:
     )
     assert vae["config"]["z_dim"] == Z_DIM
     assert mdn["action_space"] == TAKE_COVER and controller["action_space"] == TAKE_COVER
-    assert mdn["config"]["action_dim"] == 3 and controller["config"]["action_dim"] == 3
+    assert mdn["config"]["action_dim"] == 3 and controller["config"]["out_dim"] == 3
     assert mdn["config"]["predict_reward"] is False and mdn["config"]["predict_done"] is True
     assert len(mdn["initial_frames"]["mu"]) >= 1
     assert controller["train_in"] == "dream"
@@ -142,3 +142,45 @@ def test_take_cover_end_to_end(take_cover: dict) -> None:
     html = (project / REPORT).read_text()
     assert f"World Models on {ENV_ID}" in html and "fireball ahead" in html
     assert html.count("data:image/gif;base64,") == 2
+
+
+# The original TakeCover code's choices (conf/doom's defaults), at test scale: C reads [z, c, h]
+# through one tanh output cut into left / stay / right, no bias; M reads the restart flag; the
+# dream ends on the raw done logit; the agent samples z; frames cropped; V on every 2nd frame.
+ORIGINAL = {
+    **DOOM,
+    "env": {**DOOM["env"], "crop": [0, 200, 0, 320]},
+    "vae": {"frame_stride": 2},
+    "mdn": {
+        "model": {"predict_reward": False, "predict_done": True, "restart_input": True},
+        "sequence_length": 30,
+    },
+    "controller": {
+        "train_in": "dream",
+        "eval_trials": 2,
+        "inputs": "zch",
+        "head": "thresholds",
+        "threshold_actions": [2, 0, 1],
+        "bias": False,
+        "z_input": "sample",
+        "dream": {"done_rule": "weighted"},
+    },
+}
+
+
+def test_take_cover_with_the_original_choices(tmp_path: Path) -> None:
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path / "project")
+    run_pipeline(project, None, runtime_params=ORIGINAL)
+    mdn, controller = (load_checkpoint(project / path) for path in (MDN_MODEL, CONTROLLER_MODEL))
+    assert mdn["config"]["restart_input"] is True
+    assert mdn["config"]["z_dim"] == Z_DIM and mdn["config"]["hidden"] == HIDDEN
+    assert controller["config"] == {"in_dim": Z_DIM + 2 * HIDDEN, "out_dim": 1, "bias": False}
+    assert controller["inputs"] == "zch" and controller["threshold_actions"] == [2, 0, 1]
+    assert controller["z_input"] == "sample"
+    assert list(controller["state_dict"]) == ["fc.weight"]  # no bias
+    metrics = json.loads((project / METRICS).read_text())
+    assert metrics["agent"]["n"] == 2 and metrics["train_in"] == "dream"
+    table = pd.read_csv(project / EVALUATION_RETURNS)
+    assert table["agent_steps"].between(1, MAX_STEPS).all()

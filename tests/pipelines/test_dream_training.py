@@ -57,7 +57,7 @@ def dream_trained(built_project: Path, tmp_path_factory: pytest.TempPathFactory)
 def test_a_controller_trained_in_the_dream(dream_trained: Path) -> None:
     checkpoint = load_checkpoint(dream_trained / CONTROLLER_MODEL)
     mdn = load_checkpoint(dream_trained / MDN_MODEL)
-    assert checkpoint["train_in"] == "dream" and checkpoint["use_hidden"] is True
+    assert checkpoint["train_in"] == "dream" and checkpoint["inputs"] == "zh"
     assert checkpoint["mdn_sha256"] == mdn["weights_sha256"]
     assert checkpoint["action_space"] == mdn["action_space"]
     assert np.isfinite(checkpoint["best_score"])

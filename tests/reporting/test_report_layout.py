@@ -90,7 +90,7 @@ def node_inputs() -> dict:
         "mdn_model": {"kind": "mdn", "config": {"hidden": 16}, "state_dict": {"w": torch.zeros(7)}},
         "controller_model": {
             "kind": "controller",
-            "config": {"use_hidden": True},
+            "config": {"inputs": "zh"},
             "state_dict": {"w": torch.zeros(4, 3), "b": torch.zeros(3)},
         },
         "stage_times": {
@@ -161,7 +161,7 @@ def test_the_tables() -> None:
     for name, count, config in (
         ("V (ConvVAE)", 13, '{"z_dim": 8}'),
         ("M (MDN-RNN)", 7, '{"hidden": 16}'),
-        ("C (linear)", 15, '{"use_hidden": true}'),
+        ("C (linear)", 15, '{"inputs": "zh"}'),
     ):
         assert re.search(
             rf"<td>{re.escape(name)}</td>\s*<td>{count}</td>\s*<td>{config}</td>", html

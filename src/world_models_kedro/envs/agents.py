@@ -19,14 +19,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from world_models_kedro.actions import action_dim
 from world_models_kedro.config import EnvParams, PolicyParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
 from world_models_kedro.envs.factory import close_at_exit, make_env
 from world_models_kedro.envs.rollout import play_episode
 from world_models_kedro.envs.spaces import describe_space
 from world_models_kedro.models.agent import WorldModelAgent
-from world_models_kedro.models.controller import LinearController
+from world_models_kedro.models.controller import ControllerSpec
 from world_models_kedro.models.world_model import WorldModel, check_action_space
 from world_models_kedro.training.fitness import Task, TaskResult
 from world_models_kedro.utils.parallel import WorkerPool
@@ -40,7 +39,7 @@ class AgentSpec:
 
     env: EnvParams
     world_model: WorldModel
-    use_hidden: bool = True  # C reads [z, h]; False: z only
+    controller: ControllerSpec = ControllerSpec()  # C's shape and how it acts
     max_steps: int | None = None
     stall_steps: int | None = None
     exploration: PolicyParams | None = None  # the baseline policy, when tasks ask for it
@@ -62,11 +61,10 @@ def single_thread() -> Iterator[None]:
 
 def init_worker(spec: AgentSpec) -> None:
     """Build the environment and the agent of ``spec`` in this process."""
-    wm = spec.world_model
+    wm, c = spec.world_model, spec.controller
     vae = wm.vae.model
-    mdn = wm.mdn.model if spec.use_hidden else None
-    hidden = mdn.hidden if mdn is not None else 0
-    controller = LinearController(vae.z_dim, hidden, action_dim(wm.action_space))
+    mdn = wm.mdn.model if c.inputs != "z" else None
+    controller = c.build(vae.z_dim, wm.mdn.model.hidden, wm.action_space)
     if "close_env" in _WORKER:  # a new spec in this process (workers == 1): the old env goes
         _WORKER["close_env"]()
         _WORKER.clear()
@@ -84,7 +82,9 @@ def init_worker(spec: AgentSpec) -> None:
         env=env,
         close_env=close_env,
         controller=controller,
-        agent=WorldModelAgent(vae, mdn, controller, wm.action_space),
+        agent=WorldModelAgent(
+            vae, mdn, controller, wm.action_space, c.inputs, c.thresholds, c.z_input == "sample"
+        ),
     )
 
 
@@ -102,7 +102,7 @@ def run_task(task: Task) -> TaskResult:
         else:
             _WORKER["controller"].set_flat_params(task.params)
             agent: WorldModelAgent = _WORKER["agent"]
-            agent.reset()
+            agent.reset(seed=task.seed)
             policy = agent
         result = play_episode(
             _WORKER["env"],

@@ -3,9 +3,9 @@
 Each dream starts from a real first frame (its encoded mu/logvar, kept in M's checkpoint), feeds
 the action to M, samples z_{t+1} from the mixture at temperature tau, takes the reward from M's
 reward head (or a constant reward per step for survival tasks such as TakeCover) and ends when
-M's done head fires (P(done) > threshold, its training's up-weighting of episode ends undone) or
-after ``max_steps``. Finished dreams restart on the next step (gymnasium's NEXT_STEP autoreset).
-What C sees is :meth:`Dream.features`: [z_t, h_t].
+M's done head fires (:data:`DONE_RULES`) or after ``max_steps``. Finished dreams restart on the
+next step (gymnasium's NEXT_STEP autoreset). What C sees is :meth:`Dream.features`: z, [z, h] or
+[z, c, h].
 
 Pure torch: ``envs/dream.py`` wraps it as a gymnasium ``VectorEnv``; ``training/fitness.py``
 scores CMA-ES populations on it directly.
@@ -19,10 +19,17 @@ import numpy as np
 import torch
 
 from world_models_kedro.actions import action_dim
+from world_models_kedro.models.controller import controller_features, feature_dim
 from world_models_kedro.models.mdnrnn import MDNRNN, sample_mdn
 from world_models_kedro.models.vae import ConvVAE, tensor_to_frames
 
 Tensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+# When a dream ends, given the done head's raw logit and the weight w its training gave episode
+# ends (``controller.dream.done_rule``): the head's own (weighted) probability above the threshold
+# (the original: at 0.5, raw logit > 0), the probability with the weighting undone above the
+# threshold, a draw from that probability, or never (only at max_steps).
+DONE_RULES = ("weighted", "calibrated", "sample", "none")
 
 
 class Dream:
@@ -43,7 +50,17 @@ class Dream:
         vae: ConvVAE | None = None,
         device: torch.device | str = "cpu",
         done_pos_weight: float = 1.0,
+        done_rule: str = "calibrated",
+        inputs: str = "zh",
     ) -> None:
+        if done_rule not in DONE_RULES:
+            raise ValueError(f"done_rule must be one of {DONE_RULES}, not {done_rule!r}")
+        if done_rule != "none" and mdn.done_head is None:
+            raise ValueError(
+                f"controller.dream.done_rule = {done_rule!r} ends dreams when M's done head fires, "
+                "but M has none: train it with mdn.model.predict_done: true, or set "
+                "controller.dream.done_rule: none (dreams then end at max_steps only)"
+            )
         if mdn.reward_head is None and reward_per_step is None:
             raise ValueError(
                 "M has no reward head: train it with mdn.model.predict_reward: true, or set "
@@ -67,9 +84,11 @@ class Dream:
         )
         self.reward_per_step = reward_per_step
         # M's done head was trained with positives up-weighted by w, which inflates its odds by w:
-        # undo it, so that done_threshold is a probability on the data's own scale.
-        self.done_logit_offset = -float(np.log(done_pos_weight))
-        self.feature_dim = mdn.z_dim + mdn.hidden
+        # the calibrated and sampled rules undo it (a probability on the data's own scale).
+        self.done_rule = done_rule
+        self.done_logit_offset = 0.0 if done_rule == "weighted" else -float(np.log(done_pos_weight))
+        self.inputs = inputs
+        self.feature_dim = feature_dim(inputs, mdn.z_dim, mdn.hidden)
         self.generator = torch.Generator(device=self.device)
         self.z = torch.zeros(num_envs, mdn.z_dim, device=self.device)
         self.state = mdn.initial_state(num_envs, self.device)
@@ -77,8 +96,8 @@ class Dream:
         self.needs_reset = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
 
     def features(self) -> torch.Tensor:
-        """What C sees: [z_t, h_t] (num_envs, z_dim + hidden)."""
-        return torch.cat([self.z, self.state[0][0]], dim=1)
+        """What C sees: z, [z, h] or [z, c, h] (num_envs, feature_dim)."""
+        return controller_features(self.z, self.state, self.inputs)
 
     def initial_z(self, count: int) -> torch.Tensor:
         """``count`` openings: z drawn from the encoded real first frames (their mean at tau 0)."""
@@ -109,17 +128,22 @@ class Dream:
         """Step every dream with M-ready action vectors (num_envs, action_dim):
         (features, reward, terminated, truncated)."""
         restart = self.needs_reset.clone()
+        first_step = (self.steps == 0).float() if self.mdn.restart_input else None
         out, state = self.mdn.step(
-            self.z, action_vectors.to(self.device, torch.float32), self.state
+            self.z, action_vectors.to(self.device, torch.float32), self.state, first_step
         )
         z_next = sample_mdn(out.log_pi, out.mu, out.log_sigma, self.temperature, self.generator)
         if out.reward is not None:
             reward = out.reward
         else:
             reward = torch.full((self.num_envs,), float(self.reward_per_step), device=self.device)
-        if out.done_logit is not None:
+        if out.done_logit is not None and self.done_rule != "none":
             p_done = torch.sigmoid(out.done_logit + self.done_logit_offset)
-            terminated = p_done > self.done_threshold
+            if self.done_rule == "sample":
+                draw = torch.rand(p_done.shape, generator=self.generator, device=self.device)
+                terminated = draw < p_done
+            else:
+                terminated = p_done > self.done_threshold
         else:
             terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         self.steps += 1

@@ -51,6 +51,7 @@ class MDNRNN(nn.Module):
         gaussians: int = 5,
         predict_reward: bool = False,
         predict_done: bool = False,
+        restart_input: bool = False,
     ) -> None:
         super().__init__()
         self.z_dim, self.action_dim, self.hidden, self.gaussians = (
@@ -60,7 +61,8 @@ class MDNRNN(nn.Module):
             gaussians,
         )
         self.predict_reward, self.predict_done = predict_reward, predict_done
-        self.lstm = nn.LSTM(z_dim + action_dim, hidden, batch_first=True)
+        self.restart_input = restart_input
+        self.lstm = nn.LSTM(z_dim + action_dim + int(restart_input), hidden, batch_first=True)
         self.mdn = nn.Linear(hidden, 3 * gaussians * z_dim)
         self.reward_head = nn.Linear(hidden, 1) if predict_reward else None
         self.done_head = nn.Linear(hidden, 1) if predict_done else None
@@ -74,6 +76,7 @@ class MDNRNN(nn.Module):
             "gaussians": self.gaussians,
             "predict_reward": self.predict_reward,
             "predict_done": self.predict_done,
+            "restart_input": self.restart_input,
         }
 
     def heads(self, h: torch.Tensor) -> MDNOutput:
@@ -92,9 +95,16 @@ class MDNRNN(nn.Module):
         z: torch.Tensor,
         action: torch.Tensor,
         state: tuple[torch.Tensor, torch.Tensor] | None = None,
+        restart: torch.Tensor | None = None,
     ) -> tuple[MDNOutput, tuple[torch.Tensor, torch.Tensor]]:
-        """``z`` (B, T, z_dim), ``action`` (B, T, action_dim) -> outputs for z_{t+1}, LSTM state."""
-        h, state = self.lstm(torch.cat([z, action], dim=-1), state)
+        """``z`` (B, T, z_dim), ``action`` (B, T, action_dim) and, where M takes it, ``restart``
+        (B, T): 1 on an episode's first step -> outputs for z_{t+1}, LSTM state."""
+        inputs = [z, action]
+        if self.restart_input:
+            if restart is None:
+                raise ValueError("this M takes the episode-start flag: pass restart (B, T)")
+            inputs.append(restart.unsqueeze(-1).to(z.dtype))
+        h, state = self.lstm(torch.cat(inputs, dim=-1), state)
         return self.heads(h), state
 
     def step(
@@ -102,11 +112,14 @@ class MDNRNN(nn.Module):
         z: torch.Tensor,
         action: torch.Tensor,
         state: tuple[torch.Tensor, torch.Tensor] | None = None,
+        restart: torch.Tensor | None = None,
     ) -> tuple[MDNOutput, tuple[torch.Tensor, torch.Tensor]]:
-        """One step of M: ``z`` (B, z_dim) and ``action`` (B, action_dim) -> the outputs for
-        z_{t+1} (:meth:`MDNOutput.at` shapes) and the new LSTM state. The real agent, the dream
-        and the report all step M through here."""
-        out, state = self(z[:, None], action[:, None], state)
+        """One step of M: ``z`` (B, z_dim), ``action`` (B, action_dim) and ``restart`` (B,) ->
+        the outputs for z_{t+1} (:meth:`MDNOutput.at` shapes) and the new LSTM state. The real
+        agent, the dream and the report all step M through here."""
+        out, state = self(
+            z[:, None], action[:, None], state, restart[:, None] if restart is not None else None
+        )
         return out.at(0), state
 
     def initial_state(
@@ -136,11 +149,12 @@ def mdn_nll(out: MDNOutput, target: torch.Tensor, mask: torch.Tensor | None = No
 
 @dataclass(frozen=True)
 class MDNLossWeights:
-    """How M's heads enter its training loss (``mdn.*`` parameters)."""
+    """How M's heads enter its training loss, and what z it learns from (``mdn.*`` parameters)."""
 
     done_pos_weight: float = 10.0  # BCE weight of episode ends (rare positives)
     reward_weight: float = 1.0
     done_weight: float = 1.0
+    sample_z: bool = True  # z drawn from V's posterior afresh for every batch (False: mu)
 
 
 def mdn_training_loss(
@@ -149,14 +163,16 @@ def mdn_training_loss(
     """M's full training loss on a batch of windows: ``{"loss", "nll", "reward_mse", "done_bce"}``.
 
     ``batch`` holds ``mu``/``logvar`` (B, L + 1, z_dim), ``actions`` (B, L, action_dim),
-    ``rewards``, ``dones`` and ``mask`` (B, L). z is drawn afresh from V's posterior
-    (mu + sigma * eps) for every batch; M predicts z_{t+1} from z_t and a_t (mixture NLL), plus the
-    reward (MSE) and the episode end (BCE, positives weighted by ``done_pos_weight``) where it has
-    those heads. Padding (mask 0) counts nowhere.
+    ``rewards``, ``dones``, ``restarts`` and ``mask`` (B, L). z is drawn afresh from V's
+    posterior (mu + sigma * eps) for every batch (or is mu); M predicts z_{t+1} from z_t and a_t
+    (and the episode-start flag, where it takes it) (mixture NLL), plus the reward (MSE) and the
+    episode end (BCE, positives weighted by ``done_pos_weight``) where it has those heads.
+    Padding (mask 0) counts nowhere.
     """
     mu, logvar, mask = batch["mu"], batch["logvar"], batch["mask"]
-    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-    out, _ = model(z[:, :-1], batch["actions"])
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if weights.sample_z else mu
+    restart = batch["restarts"] if model.restart_input else None
+    out, _ = model(z[:, :-1], batch["actions"], restart=restart)
     nll = mdn_nll(out, z[:, 1:], mask)
     metrics = {"nll": nll}
     loss = nll

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from world_models_kedro.actions import canonical_description
-from world_models_kedro.models.controller import LinearController
+from world_models_kedro.models.controller import ControllerSpec, LinearController, feature_dim
 from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE
@@ -201,7 +201,9 @@ class ControllerCheckpoint:
 
     weights: _ControllerWeights
     action_space: dict[str, Any]
-    use_hidden: bool  # C reads [z, h] (False: z only, the paper's "V only")
+    inputs: str  # what C reads: "z", "zh" ([z, h]) or "zch" ([z, c, h])
+    threshold_actions: list[int] | None  # the thresholds head's action per bin (None: argmax)
+    z_input: str  # the z C gets from V in the real environment: "mean" or "sample"
     train_in: str  # "real" | "dream"
     vae_sha256: str
     mdn_sha256: str
@@ -212,6 +214,13 @@ class ControllerCheckpoint:
     @property
     def model(self) -> LinearController:
         return self.weights.build(self.path)
+
+    @property
+    def spec(self) -> ControllerSpec:
+        thresholds = tuple(self.threshold_actions) if self.threshold_actions is not None else None
+        return ControllerSpec(
+            self.inputs, thresholds, bool(self.weights.config["bias"]), self.z_input
+        )
 
     @classmethod
     def of(cls, model: LinearController, *args: Any, **fields: Any) -> ControllerCheckpoint:
@@ -226,7 +235,9 @@ class ControllerCheckpoint:
                 _field(checkpoint, "config"), _field(checkpoint, "state_dict")
             ),
             action_space=_field(checkpoint, "action_space"),
-            use_hidden=bool(_field(checkpoint, "use_hidden")),
+            inputs=str(_field(checkpoint, "inputs")),
+            threshold_actions=_field(checkpoint, "threshold_actions"),
+            z_input=str(_field(checkpoint, "z_input")),
             train_in=str(_field(checkpoint, "train_in")),
             vae_sha256=_field(checkpoint, "vae_sha256"),
             mdn_sha256=_field(checkpoint, "mdn_sha256"),
@@ -241,7 +252,9 @@ class ControllerCheckpoint:
             "config": self.weights.config,
             "state_dict": self.weights.state_dict,
             "action_space": canonical_description(self.action_space),
-            "use_hidden": self.use_hidden,
+            "inputs": self.inputs,
+            "threshold_actions": self.threshold_actions,
+            "z_input": self.z_input,
             "train_in": self.train_in,
             "vae_sha256": self.vae_sha256,
             "mdn_sha256": self.mdn_sha256,
@@ -267,6 +280,13 @@ def check_compatible(
         )
     if controller is None:
         return
+    expected = feature_dim(controller.inputs, vae.z_dim, int(mdn.weights.config["hidden"]))
+    if int(controller.weights.config["in_dim"]) != expected:
+        raise IncompatibleModelsError(
+            f"'{controller.path}' reads {controller.weights.config['in_dim']} features, but its "
+            f"inputs {controller.inputs!r} from '{vae.path}' and '{mdn.path}' are {expected}: run "
+            "`kedro run --pipelines=controller` again"
+        )
     if controller.action_space != mdn.action_space:
         raise IncompatibleModelsError(
             f"'{controller.path}' was trained for the action space {controller.action_space}, but "
@@ -274,7 +294,7 @@ def check_compatible(
             "environment"
         )
     if controller.vae_sha256 != vae.weights_sha256 or (
-        controller.use_hidden and controller.mdn_sha256 != mdn.weights_sha256
+        controller.inputs != "z" and controller.mdn_sha256 != mdn.weights_sha256
     ):
         raise IncompatibleModelsError(
             f"'{controller.path}' was trained with other V/M models than '{vae.path}' and "
@@ -323,7 +343,7 @@ class WorldModel:
     @property
     def uses_hidden(self) -> bool:
         """Whether C reads M's state (the full World Model) rather than z alone."""
-        return self.controller is None or self.controller.use_hidden
+        return self.controller is None or self.controller.inputs != "z"
 
     def dream(
         self,
@@ -334,8 +354,11 @@ class WorldModel:
         reward_per_step: float | None = None,
         render: bool = False,
         device: torch.device | str = "cpu",
+        done_rule: str = "calibrated",
+        inputs: str | None = None,
     ) -> Dream:
-        """``num_envs`` dreams of M, starting from the encoded real first frames it keeps."""
+        """``num_envs`` dreams of M, starting from the encoded real first frames it keeps; their
+        features are what C reads (``inputs``; by default the trained C's, else [z, h])."""
         if len(self.mdn.initial_mu) == 0:
             raise IncompatibleModelsError(
                 f"'{self.mdn.path}' holds no encoded first frames to start dreams from: train M "
@@ -354,4 +377,6 @@ class WorldModel:
             vae=self.vae.model if render else None,
             device=device,
             done_pos_weight=self.mdn.done_pos_weight,
+            done_rule=done_rule,
+            inputs=inputs or (self.controller.inputs if self.controller is not None else "zh"),
         )

@@ -112,8 +112,9 @@ def open_loop_dream(
     z = encode_mu(vae, first_frame[None])
     state = mdn.initial_state(1)
     codes = [z]
-    for a in torch.as_tensor(action_vectors, dtype=torch.float32):
-        out, state = mdn.step(z, a[None], state)
+    for t, a in enumerate(torch.as_tensor(action_vectors, dtype=torch.float32)):
+        restart = torch.full((1,), 1.0 if t == 0 else 0.0) if mdn.restart_input else None
+        out, state = mdn.step(z, a[None], state, restart)
         z = sample_mdn(out.log_pi, out.mu, out.log_sigma, temperature, generator)
         codes.append(z)
     return decode(vae, torch.cat(codes))
@@ -136,15 +137,21 @@ def dream_strip_figure(
 
 @torch.inference_mode()
 def dream_video(
-    dream: Dream, controller: LinearController, use_hidden: bool, steps: int, seed: int
+    dream: Dream,
+    controller: LinearController,
+    steps: int,
+    seed: int,
+    thresholds: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """C acting inside a single dream: the decoded frames (up to ``steps`` + 1)."""
+    """C acting inside a single dream (whose features are what C reads): the decoded frames
+    (up to ``steps`` + 1)."""
     features = dream.reset(seed)
     frames = [dream.decode()[0]]
-    in_dim = controller.fc.in_features
     for _ in range(steps):
-        raw = controller(features[:, :in_dim] if not use_hidden else features)
-        features, _, terminated, truncated = dream.step(squash_to_vectors(dream.action_desc, raw))
+        raw = controller(features)
+        features, _, terminated, truncated = dream.step(
+            squash_to_vectors(dream.action_desc, raw, thresholds)
+        )
         if bool(terminated[0] | truncated[0]):
             break
         frames.append(dream.decode()[0])
@@ -220,8 +227,8 @@ def agent_videos(
     """Frames of the trained agent playing the real environment and playing inside M's dream."""
     if world_model.controller is None:
         raise ValueError("agent_videos needs a world model with a trained controller")
-    use_hidden = world_model.uses_hidden
-    spec = AgentSpec(env, world_model, use_hidden, max_steps=params.video_steps)
+    controller = world_model.controller
+    spec = AgentSpec(env, world_model, controller.spec, max_steps=params.video_steps)
     real = play_video(spec, derive_seed(seed, "video"))
     dream = world_model.dream(
         num_envs=1,
@@ -233,10 +240,10 @@ def agent_videos(
     )
     dreamed = dream_video(
         dream,
-        world_model.controller.model,
-        use_hidden,
+        controller.model,
         params.video_steps,
         derive_seed(seed, "dream-video"),
+        controller.spec.thresholds,
     )
     logger.info("report: videos of %d real and %d dreamed steps", len(real) - 1, len(dreamed) - 1)
     return upscale(real, params.video_scale), upscale(dreamed, params.video_scale)

@@ -7,21 +7,17 @@ import logging
 
 import pandas as pd
 
-from world_models_kedro.actions import action_dim
 from world_models_kedro.config import ControllerParams, EnvParams
-from world_models_kedro.models.controller import LinearController
+from world_models_kedro.models.controller import ControllerSpec, LinearController
 from world_models_kedro.models.world_model import ControllerCheckpoint, WorldModel
 from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.training.cmaes import CMAESSpec, run_cmaes
-from world_models_kedro.training.fitness import Evaluators
+from world_models_kedro.training.fitness import Evaluators, controller_spec
 
 
-def new_controller(world_model: WorldModel, use_hidden: bool) -> LinearController:
-    """An untrained C for ``world_model``: reads [z, h] (or z alone) and acts in M's space."""
-    hidden = world_model.mdn.model.hidden if use_hidden else 0
-    return LinearController(
-        world_model.vae.model.z_dim, hidden, action_dim(world_model.action_space)
-    )
+def new_controller(world_model: WorldModel, spec: ControllerSpec) -> LinearController:
+    """An untrained C for ``world_model``, shaped by ``spec``, acting in M's space."""
+    return spec.build(world_model.vae.z_dim, world_model.mdn.model.hidden, world_model.action_space)
 
 
 def fit_controller(
@@ -34,7 +30,8 @@ def fit_controller(
     logger: logging.Logger,
 ) -> tuple[ControllerCheckpoint, pd.DataFrame]:
     """CMA-ES over C's flat parameters (resuming from ``state``); the best scored candidate."""
-    model = new_controller(world_model, params.use_hidden)
+    spec = controller_spec(params)
+    model = new_controller(world_model, spec)
     logger.info(
         "controller: %d parameters, CMA-ES population %d x %d trials, %d generations in the %s "
         "environment",
@@ -68,7 +65,9 @@ def fit_controller(
     checkpoint = ControllerCheckpoint.of(
         model.eval(),
         action_space=world_model.action_space,
-        use_hidden=params.use_hidden,
+        inputs=spec.inputs,
+        threshold_actions=list(spec.thresholds) if spec.thresholds is not None else None,
+        z_input=spec.z_input,
         train_in=params.train_in,
         vae_sha256=world_model.vae.weights_sha256,
         mdn_sha256=world_model.mdn.weights_sha256,

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from world_models_kedro.actions import squash_to_vectors
+from world_models_kedro.actions import head_dim, squash_to_vectors
 from world_models_kedro.config import ControllerParams
-from world_models_kedro.models.controller import ControllerPopulation
+from world_models_kedro.models.controller import ControllerPopulation, ControllerSpec
 from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.world_model import WorldModel
 from world_models_kedro.utils.device import resolve_device
@@ -77,17 +77,27 @@ def real_fitness(run_tasks: RunTasks, seed: int, trials: int, eval_trials: int) 
 
 @torch.inference_mode()
 def play_dreams(
-    dream: Dream, params: np.ndarray, trials: int, seed: int, in_dim: int
+    dream: Dream,
+    params: np.ndarray,
+    trials: int,
+    seed: int,
+    controller: ControllerSpec | None = None,
 ) -> tuple[np.ndarray, int]:
     """Each of the P flat controller parameter vectors plays ``trials`` dreams:
-    (returns (P, trials), dream steps taken). ``in_dim``: z_dim, or z_dim + hidden."""
+    (returns (P, trials), dream steps taken). C (``controller``: [z, h], argmax, a bias by
+    default) reads the dream's features (``dream.inputs``)."""
+    controller = controller or ControllerSpec()
     population = len(params)
     if dream.num_envs != population * trials:
         raise ValueError(
             f"the dream has {dream.num_envs} envs, not population {population} x trials {trials}"
         )
-    out_dim = np.asarray(params).shape[1] // (in_dim + 1)
-    controllers = ControllerPopulation(params, in_dim, out_dim, dream.device)
+    if controller.inputs != dream.inputs:
+        raise ValueError(f"C reads {controller.inputs!r}, the dream gives {dream.inputs!r}")
+    out_dim = head_dim(dream.action_desc, controller.thresholds)
+    controllers = ControllerPopulation(
+        params, dream.feature_dim, out_dim, controller.bias, dream.device
+    )
     dream.generator.manual_seed(seed)
     openings = dream.initial_z(trials)
     features = dream.reset(initial_z=openings.repeat(population, 1))
@@ -95,9 +105,9 @@ def play_dreams(
     total = torch.zeros(dream.num_envs, device=dream.device)
     steps = 0
     for _ in range(dream.max_steps):
-        raw = controllers(features[:, :in_dim])
+        raw = controllers(features)
         features, reward, terminated, truncated = dream.step(
-            squash_to_vectors(dream.action_desc, raw)
+            squash_to_vectors(dream.action_desc, raw, controller.thresholds)
         )
         total += reward * alive
         steps += int(alive.sum())
@@ -115,9 +125,7 @@ def dream_fitness(
 ) -> Evaluators:
     """Evaluators that play whole populations inside M's dream."""
     device = resolve_device(params.dream.device)
-    in_dim = world_model.vae.model.z_dim + (
-        world_model.mdn.model.hidden if params.use_hidden else 0
-    )
+    spec = controller_spec(params)
     dreams: dict[int, Dream] = {}
 
     def dream_for(n: int) -> Dream:
@@ -129,19 +137,27 @@ def dream_fitness(
                 done_threshold=params.dream.done_threshold,
                 reward_per_step=reward_per_step,
                 device=device,
+                done_rule=params.dream.done_rule,
+                inputs=spec.inputs,
             )
         return dreams[n]
 
     def evaluate(population: np.ndarray, generation: int) -> np.ndarray:
         dream = dream_for(len(population) * params.trials)
         return play_dreams(
-            dream, population, params.trials, derive_seed(seed, "dream", generation), in_dim
+            dream, population, params.trials, derive_seed(seed, "dream", generation), spec
         )[0]
 
     def evaluate_many(candidates: np.ndarray) -> np.ndarray:
         dream = dream_for(len(candidates) * params.eval_trials)
         return play_dreams(
-            dream, candidates, params.eval_trials, derive_seed(seed, "dream-eval"), in_dim
+            dream, candidates, params.eval_trials, derive_seed(seed, "dream-eval"), spec
         )[0]
 
     return evaluate, evaluate_many
+
+
+def controller_spec(params: ControllerParams) -> ControllerSpec:
+    """C's shape and behaviour as the ``controller.*`` parameters describe them."""
+    thresholds = tuple(params.threshold_actions) if params.threshold_actions is not None else None
+    return ControllerSpec(params.inputs, thresholds, params.bias, params.z_input)

@@ -41,7 +41,9 @@ def fit_mdn(
     model = MDNRNN(z_dim=z_dim, action_dim=action_dim(space), **params.model.model_dump()).to(
         device
     )
-    weights = MDNLossWeights(params.done_pos_weight, params.reward_weight, params.done_weight)
+    weights = MDNLossWeights(
+        params.done_pos_weight, params.reward_weight, params.done_weight, params.z_input == "sample"
+    )
     spec, train_ids, val_ids = episode_fit_spec(
         "mdn", model, lambda m, batch: mdn_training_loss(m, batch, weights), episodes,
         sequences_of, window_count, params, seed, device, grad_clip=params.grad_clip,

@@ -1,6 +1,7 @@
 """M's training set: encoded episodes cut into fixed-length windows, one sequence file per episode.
 
-A window holds ``mu``/``logvar`` of L + 1 frames, L action vectors, rewards, done flags and a mask;
+A window holds ``mu``/``logvar`` of L + 1 frames, L action vectors, rewards, done flags,
+episode-start flags and a mask;
 a sequence file's ``meta["length"]`` counts its windows (the items M trains on) and
 ``meta["steps"]`` the environment steps they cover.
 """
@@ -15,7 +16,7 @@ import numpy as np
 from world_models_kedro.actions import actions_to_vectors
 from world_models_kedro.storage.episodes import Episode
 
-SEQUENCE_KEYS = ("mu", "logvar", "actions", "rewards", "dones", "mask")
+SEQUENCE_KEYS = ("mu", "logvar", "actions", "rewards", "dones", "restarts", "mask")
 
 
 def _windows(array: np.ndarray, starts: range, length: int) -> np.ndarray:
@@ -32,11 +33,14 @@ def episode_sequences(latents: Mapping[str, Any], sequence_length: int) -> dict[
 
     Each window holds ``mu``/``logvar`` of L + 1 frames (inputs z_0..z_{L-1}, targets z_1..z_L;
     z is drawn from them afresh for every batch), L action vectors, rewards, done flags (the
-    episode terminated after that step) and a mask (1 for real steps, 0 for padding).
+    episode terminated after that step), episode-start flags (1 on the episode's first step) and a
+    mask (1 for real steps, 0 for padding).
     """
     meta = latents["meta"]
     steps = len(latents["rewards"])
     starts = range(0, steps, sequence_length)
+    first_step = np.zeros(steps, np.float32)
+    first_step[:1] = 1.0  # the episode's first step: M's "restart" input
     return {
         "mu": _windows(latents["mu"], starts, sequence_length + 1),
         "logvar": _windows(latents["logvar"], starts, sequence_length + 1),
@@ -45,6 +49,7 @@ def episode_sequences(latents: Mapping[str, Any], sequence_length: int) -> dict[
         ),
         "rewards": _windows(latents["rewards"].astype(np.float32), starts, sequence_length),
         "dones": _windows(latents["terminated"].astype(np.float32), starts, sequence_length),
+        "restarts": _windows(first_step, starts, sequence_length),
         "mask": _windows(np.ones(steps, np.float32), starts, sequence_length),
     }
 

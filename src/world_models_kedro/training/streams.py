@@ -18,9 +18,10 @@ from world_models_kedro.storage.episodes import Episode
 Extract = Callable[[Episode], dict[str, np.ndarray]]  # episode -> arrays with a common first axis
 
 
-def frames_of(episode: Episode) -> dict[str, np.ndarray]:
-    """Items for V: every frame of the episode."""
-    return {"frames": episode["observations"]}
+def frames_of(episode: Episode, stride: int = 1) -> dict[str, np.ndarray]:
+    """Items for V: every ``stride``-th frame of the episode (all of them at 1)."""
+    frames = episode["observations"]
+    return {"frames": frames if stride == 1 else frames[::stride]}
 
 
 class EpisodeStream(IterableDataset):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import partial
 
 import pandas as pd
 import torch
@@ -46,14 +47,20 @@ def fit_vae(
     device = resolve_device(params.device)
     torch.manual_seed(seed)
     model = ConvVAE(**params.model.model_dump()).to(device)
+    stride = params.frame_stride
+
+    def frames(episode: Episode) -> int:  # how many frames of an episode V trains on
+        return -(-(episode.steps + 1) // stride)
+
     spec, train_ids, val_ids = episode_fit_spec(
-        "vae", model, lambda m, batch: vae_training_loss(m, batch, params), episodes, frames_of,
-        lambda ep: ep.steps + 1, params, seed, device,
+        "vae", model, lambda m, batch: vae_training_loss(m, batch, params), episodes,
+        partial(frames_of, stride=stride), frames, params, seed, device,
     )  # fmt: skip
     logger.info(
-        "vae: %d parameters, %d training and %d validation episodes (%d frames), device %s",
+        "vae: %d parameters, %d training and %d validation episodes (%d frames, stride %d), "
+        "device %s",
         sum(p.numel() for p in model.parameters()), len(train_ids), len(val_ids),
-        sum(episodes[i].steps + 1 for i in train_ids), device,
+        sum(frames(episodes[i]) for i in train_ids), stride, device,
     )  # fmt: skip
     history = fit(spec, state, params.resume, logger)
     model = model.cpu().eval()

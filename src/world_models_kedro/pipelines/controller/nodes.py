@@ -14,7 +14,7 @@ from world_models_kedro.envs.agents import AgentSpec, agent_pool, run_tasks
 from world_models_kedro.models.world_model import WorldModel
 from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.training.controller import fit_controller
-from world_models_kedro.training.fitness import dream_fitness, real_fitness
+from world_models_kedro.training.fitness import controller_spec, dream_fitness, real_fitness
 from world_models_kedro.utils.parallel import resolve_workers
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def train_controller(
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model)
     in_dream = params.train_in == "dream"
     spec = AgentSpec(
-        env_params, world_model, params.use_hidden, params.max_steps, params.stall_steps
+        env_params, world_model, controller_spec(params), params.max_steps, params.stall_steps
     )
     with nullcontext() if in_dream else agent_pool(spec, resolve_workers(params.workers)) as pool:
         fitness = (

@@ -36,7 +36,9 @@ def evaluate_agent(
     params, env_params = EvaluateParams(**evaluate), EnvParams(**env)
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model, controller_model)
     baseline_policy = params.baseline_policy or RolloutParams(**rollout_params).policy
-    spec = AgentSpec(env_params, world_model, world_model.uses_hidden, exploration=baseline_policy)
+    spec = AgentSpec(
+        env_params, world_model, world_model.controller.spec, exploration=baseline_policy
+    )
     workers = resolve_workers(params.workers)
     return play_trials(spec, params.trials, workers, params.baseline, seed, logger)
 
