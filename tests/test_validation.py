@@ -117,3 +117,27 @@ def test_missing_optional_package(project: Path, monkeypatch) -> None:
     assert "env.id = 'VizdoomTakeCover-v1' (conf/test/parameters.yml)" in message
     assert "pip install" in message and "vizdoom" in message
     assert file_ids(project / ROLLOUTS_DIR) == []
+
+
+# ------------------------------------------------------------------ combinations that cannot work
+def test_a_done_rule_without_a_done_head_fails_at_start(project: Path) -> None:
+    set_param(project, "parameters_mdn.yml", "mdn.model.predict_done", False)
+    set_param(project, "parameters_controller.yml", "controller.train_in", "dream")
+    message = str(fails_before_any_node(project, None))
+    assert (
+        "controller.dream.done_rule = 'calibrated' (conf/base/parameters_controller.yml)" in message
+    )
+    assert "mdn.model.predict_done: true (conf/test/parameters_mdn.yml)" in message
+
+
+def test_threshold_actions_must_fit_the_action_space(project: Path) -> None:
+    params = {"controller": {"head": "thresholds", "threshold_actions": [2, 0, 1]}}
+    message = str(fails_before_any_node(project, ["controller"], runtime_params=params))
+    assert "controller.threshold_actions = [2, 0, 1] (--params on the command line)" in message
+    assert "Discrete" in message  # CarRacing's actions are a Box
+
+
+def test_a_thresholds_head_needs_its_actions(project: Path) -> None:
+    params = {"controller": {"head": "thresholds"}}
+    message = str(fails_before_any_node(project, ["controller"], runtime_params=params))
+    assert "threshold_actions" in message and "(--params on the command line)" in message

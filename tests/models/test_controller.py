@@ -205,3 +205,26 @@ def test_the_v_only_agent(name: str) -> None:
     assert [np.asarray(agent(f)).tolist() for f in frames[::-1]] == [
         np.asarray(a).tolist() for a in actions[::-1]
     ]
+
+
+def test_the_original_takecover_agent_reads_z_c_h_and_acts_by_thresholds() -> None:
+    """C reads [z, c, h] through one output with thresholds; z is sampled from V, seeded by the
+    episode; M reads the restart flag on the first step."""
+    torch.manual_seed(0)
+    desc = describe_space(spaces.Discrete(3))
+    vae = ConvVAE(z_dim=Z_DIM, channels=(4, 8, 8, 16))
+    mdn = MDNRNN(Z_DIM, 3, HIDDEN, 2, predict_done=True, restart_input=True)
+    controller = LinearController(feature_dim("zch", Z_DIM, HIDDEN), 1, bias=False)
+    controller.set_flat_params(np.random.default_rng(0).normal(size=controller.n_params) * 3)
+    agent = WorldModelAgent(vae, mdn, controller, desc, "zch", (2, 0, 1), sample_z=True)
+    frames = random_frames(12)
+
+    def episode(seed: int) -> list[int]:
+        agent.reset(seed=seed)
+        return [agent(f) for f in frames]
+
+    first = episode(1)
+    assert set(first) <= {0, 1, 2} and len(set(first)) > 1
+    assert episode(1) == first  # seeded z draws: the same episode again
+    assert episode(2) != first  # other draws, other actions
+    assert agent.state[1].abs().sum() > 0  # the cell state c is carried (and read)

@@ -11,9 +11,11 @@ import torch
 from world_models_kedro.models.mdnrnn import (
     LOG_SIGMA_RANGE,
     MDNRNN,
+    MDNLossWeights,
     MDNOutput,
     mdn_log_prob,
     mdn_nll,
+    mdn_training_loss,
     sample_mdn,
 )
 
@@ -293,3 +295,48 @@ def test_sampling_matches_the_mixture_at_temperature_one() -> None:
     var = float((pi * (sigma**2 + mu**2)).sum()) - mean**2
     assert samples.mean().item() == pytest.approx(mean, abs=0.05)
     assert samples.var().item() == pytest.approx(var, rel=0.05)
+
+
+# ------------------------------------------------------------------ the full loss, its options
+def window_batch(b: int = 3, t: int = 6, z_dim: int = 4, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    restarts = torch.zeros(b, t)
+    restarts[:, 0] = 1.0
+    return {
+        "mu": torch.randn(b, t + 1, z_dim, generator=g),
+        "logvar": torch.full((b, t + 1, z_dim), -1.0),
+        "actions": torch.randn(b, t, 3, generator=g),
+        "rewards": torch.randn(b, t, generator=g),
+        "dones": (torch.rand(b, t, generator=g) > 0.8).float(),
+        "restarts": restarts,
+        "mask": torch.ones(b, t),
+    }
+
+
+def test_the_restart_flag_is_an_input_of_m() -> None:
+    torch.manual_seed(0)
+    model = MDNRNN(4, 3, 8, 2, predict_done=True, restart_input=True)
+    assert model.lstm.input_size == 4 + 3 + 1
+    batch = window_batch()
+    weights = MDNLossWeights(sample_z=False)
+    with torch.no_grad():
+        with_flag = mdn_training_loss(model, batch, weights)["loss"]
+        batch["restarts"] = torch.zeros_like(batch["restarts"])
+        without = mdn_training_loss(model, batch, weights)["loss"]
+    assert with_flag != without  # M reads it
+    plain = MDNRNN(4, 3, 8, 2, predict_done=True)
+    assert plain.lstm.input_size == 7
+    mdn_training_loss(plain, batch, weights)  # an M without the flag ignores it
+
+
+def test_m_learns_from_sampled_z_or_from_the_mean() -> None:
+    torch.manual_seed(0)
+    model = MDNRNN(4, 3, 8, 2, predict_done=True)
+    batch = window_batch()
+    with torch.no_grad():
+        mean = [
+            mdn_training_loss(model, batch, MDNLossWeights(sample_z=False))["nll"] for _ in "ab"
+        ]
+        sampled = [mdn_training_loss(model, batch, MDNLossWeights())["nll"] for _ in "ab"]
+    assert mean[0] == mean[1]  # mu: deterministic
+    assert sampled[0] != sampled[1]  # z drawn afresh for every batch

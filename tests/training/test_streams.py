@@ -46,3 +46,13 @@ def test_without_shuffling_the_order_is_fixed(tmp_path: Path) -> None:
         episodes(tmp_path), lambda ep: {"ids": ep["ids"]}, 4, 2, shuffle=False, seed=3
     )
     assert order(stream, 0) == order(stream, 1) == sorted(order(stream, 0))
+
+
+def test_v_can_train_on_every_kth_frame(tmp_path: Path) -> None:
+    from world_models_kedro.training.streams import frames_of
+
+    path = str(tmp_path / "episode.npz")
+    frames = np.arange(7 * 2 * 2 * 3, dtype=np.uint8).reshape(7, 2, 2, 3)
+    write_episode(path, {"observations": frames}, compression_level=0)
+    np.testing.assert_array_equal(frames_of(Episode(path))["frames"], frames)
+    np.testing.assert_array_equal(frames_of(Episode(path), stride=3)["frames"], frames[[0, 3, 6]])
