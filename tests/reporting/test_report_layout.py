@@ -220,3 +220,25 @@ def test_reporting_does_not_import_kedro(module: str) -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
+
+
+def test_the_papers_scores_stand_beside_ours() -> None:
+    html = render_report(report_inputs())  # CarRacing
+    assert re.search(
+        r"paper: full World Model[^<]*</td>\s*<td>real environment \(published\)</td>\s*<td>906.00</td>\s*<td>21.00</td>",
+        html,
+    )
+    assert "paper: V only" in html and "632.00" in html
+    assert "temperature table" not in html  # TakeCover's alone
+
+
+def test_takecover_in_the_dream_shows_the_papers_temperature_table() -> None:
+    given = report_inputs()
+    metrics = {**given.metrics, "env": "VizdoomTakeCover-v1", "training_score": 700.0}
+    parameters = {**given.parameters, "controller": {"dream": {"temperature": 1.15}}}
+    html = render_report(replace(given, metrics=metrics, parameters=parameters))
+    assert html.count("<table") == 5
+    assert "paper: C trained in the dream at tau 1.15" in html and "1092.00" in html
+    for row in ("2086 ± 140", "193 ± 58", "918 ± 546", "1092 ± 556", "732 ± 269", "753 ± 139"):
+        assert row in html, row
+    assert re.search(r"<td>1.15</td>\s*<td>this run</td>\s*<td>700</td>\s*<td>700 ± 50</td>", html)

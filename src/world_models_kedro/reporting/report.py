@@ -12,6 +12,7 @@ import pandas as pd
 
 from world_models_kedro.reporting.figures import return_histogram, to_png, training_curves
 from world_models_kedro.reporting.html import Page
+from world_models_kedro.reporting.paper import PAPER_SCORES, TAKE_COVER_TEMPERATURES
 
 
 def n_params(checkpoint: Mapping[str, Any]) -> int:
@@ -106,9 +107,20 @@ def _scores(page: Page, inputs: ReportInputs) -> None:
                 "mean": metrics["training_score"],
             },
         )
+    rows += [
+        {"policy": name, "scored in": "real environment (published)", "mean": mean, "std": std}
+        for name, mean, std in PAPER_SCORES.get(metrics["env"], [])
+    ]
     scores = pd.DataFrame(rows)
-    scores["n"] = scores["n"].astype("Int64")  # whole trial counts (blank for C's training score)
+    # whole trial counts (blank for C's training score and the published rows)
+    scores["n"] = scores["n"].astype("Int64")
     page.table(scores)
+    if (
+        train_in == "dream"
+        and metrics["env"] in PAPER_SCORES
+        and "VizdoomTakeCover" in metrics["env"]
+    ):
+        _temperature_table(page, inputs)
     baseline = metrics.get("random_policy", "the rollouts' exploration policy")
     page.paragraph(
         f"C trained in the {train_in} environment; {metrics['trials']} seeded real-environment trials per "
@@ -118,6 +130,34 @@ def _scores(page: Page, inputs: ReportInputs) -> None:
     returns = inputs.evaluation_returns
     policies = [p for p in ("agent", "random") if f"{p}_return" in returns]
     page.image(to_png(return_histogram(returns, policies)), "return histogram")
+
+
+def _temperature_table(page: Page, inputs: ReportInputs) -> None:
+    """The paper's TakeCover table (C trained in the dream at tau: dream / real score) with this
+    run's row at its own tau."""
+    metrics = inputs.metrics
+    tau = float(inputs.parameters.get("controller", {}).get("dream", {}).get("temperature", "nan"))
+    rows = [
+        {"tau": t, "source": "paper", "dream": f"{d:.0f} ± {ds:.0f}", "real": f"{r:.0f} ± {rs:.0f}"}
+        for t, (d, ds, r, rs) in TAKE_COVER_TEMPERATURES.items()
+    ]
+    agent = metrics["agent"]
+    rows.append(
+        {
+            "tau": tau,
+            "source": "this run",
+            "dream": f"{metrics.get('training_score', float('nan')):.0f}",
+            "real": f"{agent['mean']:.0f} ± {agent['std']:.0f}",
+        }
+    )
+    page.table(pd.DataFrame(rows).sort_values(["tau", "source"], kind="stable"))
+    page.paragraph(
+        "The paper's temperature table (C trained in M's dream at tau, then scored in the real game; "
+        "dream / real score) beside this run. A low tau lets C exploit M's mistakes: a high dream "
+        "score and a poor real one. This run's dream score is its best candidate's mean over the "
+        "evaluation dreams.",
+        "note",
+    )
 
 
 def _agent_at_work(page: Page, inputs: ReportInputs) -> None:
