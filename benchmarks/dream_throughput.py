@@ -25,6 +25,7 @@ from world_models_kedro.actions import action_dim
 from world_models_kedro.config import EnvParams
 from world_models_kedro.envs.factory import make_env
 from world_models_kedro.envs.spaces import describe_space
+from world_models_kedro.models.controller import ControllerSpec
 from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.training.fitness import play_dreams
@@ -80,13 +81,16 @@ def main() -> None:
             action_desc=space,
             temperature=1.15,
             max_steps=args.dream_steps,
+            done_rule="none",
+            done_threshold=0.5,
+            inputs="zh",
         )
         params = np.random.default_rng(0).normal(
             0, 0.1, (args.population, (args.z_dim + args.hidden + 1) * action_dim(space))
         )
-        play_dreams(dream, params[:, :], args.trials, 0)  # warm-up
+        play_dreams(dream, params[:, :], args.trials, 0, ControllerSpec("zh"))  # warm-up
         start = time.perf_counter()
-        _, steps = play_dreams(dream, params, args.trials, 1)
+        _, steps = play_dreams(dream, params, args.trials, 1, ControllerSpec("zh"))
         dream_rate = steps / (time.perf_counter() - start)
         real_rate = real_steps_per_second(args.env, args.real_steps)
         result.update(

@@ -141,3 +141,12 @@ def test_a_thresholds_head_needs_its_actions(project: Path) -> None:
     params = {"controller": {"head": "thresholds"}}
     message = str(fails_before_any_node(project, ["controller"], runtime_params=params))
     assert "threshold_actions" in message and "(--params on the command line)" in message
+
+
+def test_the_controller_stage_alone_checks_m_and_the_env_too(project: Path) -> None:
+    """`kedro run --pipelines=controller` (a DVC stage) reads no mdn parameters, yet an
+    impossible dream is refused before any node runs."""
+    set_param(project, "parameters_mdn.yml", "mdn.model.predict_done", False)
+    set_param(project, "parameters_controller.yml", "controller.train_in", "dream")
+    message = str(fails_before_any_node(project, ["controller"]))
+    assert "controller.dream.done_rule" in message and "mdn.model.predict_done" in message

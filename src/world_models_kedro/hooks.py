@@ -40,7 +40,11 @@ class ValidateParametersHook:
                 if name.startswith("params:")
             }
         )
-        params = {root: catalog.load(f"params:{root}") for root in roots}
+        if "controller" in roots:  # C's dream needs M's heads and the env's reward: check together
+            roots = sorted({*roots, "mdn", "env"})
+        params = {
+            root: catalog.load(f"params:{root}") for root in roots if f"params:{root}" in catalog
+        }
         validate_parameters(params, sources)
         for root, (state_name, model_key) in RESUMABLE.items():
             value = params.get(root)

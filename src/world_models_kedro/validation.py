@@ -204,9 +204,10 @@ def check_environment(
 
 
 def _config_diff(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
-    """Top-level keys of ``wanted`` that ``saved`` holds with another value."""
+    """Top-level keys of ``wanted`` that ``saved`` holds with another value, or lacks (a state
+    saved by an older version of the model)."""
     changed = {key.split(".")[0] for key, _, _ in dict_changes(saved, wanted)}
-    return [key for key in wanted if key in saved and key in changed]
+    return [key for key in wanted if key in changed]
 
 
 def _norm(value: Any) -> Any:
@@ -230,7 +231,7 @@ def check_training_state(
     if differing:
         lines = [
             f"{param_prefix}.{key} = {_norm(wanted_config[key])!r} ({sources.locate(f'{param_prefix}.{key}')}) "
-            f"does not match the {name} training state '{state_path}' ({key} = {saved[key]!r})"
+            f"does not match the {name} training state '{state_path}' ({key} = {saved.get(key, 'absent')!r})"
             for key in differing
         ]
         raise ParameterError(

@@ -70,6 +70,9 @@ def make_core(mdn: MDNRNN | None = None, num_envs: int = N, space: dict = BOX, *
     mu, logvar = starts()
     kwargs.setdefault("temperature", 1.0)
     kwargs.setdefault("max_steps", 50)
+    kwargs.setdefault("done_rule", "calibrated")
+    kwargs.setdefault("done_threshold", 0.5)
+    kwargs.setdefault("inputs", "zh")
     return Dream(
         mdn if mdn is not None else tiny_mdn(space, done_bias=-20.0),
         mu,
@@ -345,14 +348,22 @@ def tiny_world_model(mu: torch.Tensor, logvar: torch.Tensor) -> WorldModel:
 def test_a_world_model_dreams_from_the_first_frames_m_keeps() -> None:
     mu, logvar = starts()
     world_model = tiny_world_model(mu, logvar)
-    dream = DreamVectorEnv(world_model.dream(3, 1.0, 7, reward_per_step=1.0, render=True))
+    settings = {
+        "temperature": 1.0,
+        "max_steps": 7,
+        "done_rule": "calibrated",
+        "done_threshold": 0.5,
+    }
+    dream = DreamVectorEnv(
+        world_model.dream(3, **settings, reward_per_step=1.0, inputs="zh", render=True)
+    )
     assert (dream.num_envs, dream.dream.temperature, dream.dream.max_steps) == (3, 1.0, 7)
     torch.testing.assert_close(dream.dream.initial_mu, mu)
     obs, _ = dream.reset(seed=0)
     assert obs.shape == (3, FEATURES) and dream.render().shape == (3, 64, 64, 3)
     empty = tiny_world_model(mu[:0], logvar[:0])
     with pytest.raises(ValueError, match="first frames"):
-        empty.dream(3, 1.0, 7, reward_per_step=1.0)
+        empty.dream(3, **settings, reward_per_step=1.0, inputs="zh")
 
 
 # ------------------------------------------------------------------ C's actions in torch
@@ -377,6 +388,7 @@ def test_squash_to_vectors_matches_the_numpy_path_for_saturated_outputs(name: st
 
 # ------------------------------------------------------------------ play_dreams
 POPULATION, TRIALS = 3, 4
+ZH = ControllerSpec("zh")  # C reads [z, h], argmax, with a bias
 IN_DIM = FEATURES
 
 
@@ -400,7 +412,7 @@ def spy_on_openings(dream: Dream, monkeypatch: pytest.MonkeyPatch) -> list:
 def test_play_dreams_shapes_and_common_random_numbers(monkeypatch) -> None:
     dream = make_core(num_envs=POPULATION * TRIALS, max_steps=10)
     seen = spy_on_openings(dream, monkeypatch)
-    returns, steps = play_dreams(dream, population(), TRIALS, seed=11)
+    returns, steps = play_dreams(dream, population(), TRIALS, seed=11, controller=ZH)
     assert returns.shape == (POPULATION, TRIALS) and returns.dtype == np.float64
     assert np.isfinite(returns).all()
     assert isinstance(steps, int) and steps == POPULATION * TRIALS * 10  # no done fires
@@ -410,10 +422,10 @@ def test_play_dreams_shapes_and_common_random_numbers(monkeypatch) -> None:
         torch.testing.assert_close(openings[p], openings[0], rtol=0, atol=0)
     assert len({tuple(z.tolist()) for z in openings[0]}) == TRIALS  # the trials differ
 
-    again, _ = play_dreams(dream, population(), TRIALS, seed=11)
+    again, _ = play_dreams(dream, population(), TRIALS, seed=11, controller=ZH)
     np.testing.assert_array_equal(again, returns)
     torch.testing.assert_close(seen[1], seen[0], rtol=0, atol=0)
-    play_dreams(dream, population(), TRIALS, seed=12)
+    play_dreams(dream, population(), TRIALS, seed=12, controller=ZH)
     assert not torch.equal(seen[2], seen[0])
 
 
@@ -427,7 +439,7 @@ def test_identical_candidates_score_the_same_at_tau_zero() -> None:
     with torch.no_grad():  # a reward that depends on where the dream goes
         dream.mdn.reward_head.weight.normal_(generator=torch.Generator().manual_seed(0))
     candidates = np.repeat(population()[:1], POPULATION, axis=0)
-    returns, _ = play_dreams(dream, candidates, TRIALS, seed=0)
+    returns, _ = play_dreams(dream, candidates, TRIALS, seed=0, controller=ZH)
     np.testing.assert_array_equal(returns, np.repeat(returns[:1], POPULATION, axis=0))
     assert not np.allclose(returns, returns[0, 0])  # the test means something
 
@@ -436,14 +448,14 @@ def test_play_dreams_counts_rewards_until_each_dream_ends() -> None:
     ending = make_core(
         tiny_mdn(reward_bias=1.0, done_bias=20.0), num_envs=POPULATION * TRIALS, max_steps=10
     )
-    returns, steps = play_dreams(ending, population(), TRIALS, seed=0)
+    returns, steps = play_dreams(ending, population(), TRIALS, seed=0, controller=ZH)
     np.testing.assert_array_equal(returns, np.ones((POPULATION, TRIALS)))  # ended at once
     assert steps == POPULATION * TRIALS
 
     lasting = make_core(
         tiny_mdn(reward_bias=1.0, done_bias=-20.0), num_envs=POPULATION * TRIALS, max_steps=10
     )
-    returns, steps = play_dreams(lasting, population(), TRIALS, seed=0)
+    returns, steps = play_dreams(lasting, population(), TRIALS, seed=0, controller=ZH)
     np.testing.assert_array_equal(returns, np.full((POPULATION, TRIALS), 10.0))
     assert steps == POPULATION * TRIALS * 10
 
@@ -458,7 +470,7 @@ def test_play_dreams_with_z_only_controllers() -> None:
 def test_play_dreams_needs_population_times_trials_dreams() -> None:
     dream = make_core(num_envs=POPULATION * TRIALS + 1)
     with pytest.raises(ValueError, match="population 3 x trials 4"):
-        play_dreams(dream, population(), TRIALS, seed=0)
+        play_dreams(dream, population(), TRIALS, seed=0, controller=ZH)
 
 
 # ------------------------------------------------------------------ the done rules (issue 16)

@@ -228,3 +228,36 @@ def test_the_original_takecover_agent_reads_z_c_h_and_acts_by_thresholds() -> No
     assert episode(1) == first  # seeded z draws: the same episode again
     assert episode(2) != first  # other draws, other actions
     assert agent.state[1].abs().sum() > 0  # the cell state c is carried (and read)
+
+
+def test_a_controller_whose_head_does_not_fit_m_is_refused() -> None:
+    """C's outputs must fit its head in M's action space, and its thresholds M's actions."""
+    import torch as t
+
+    from world_models_kedro.models.world_model import (
+        ControllerCheckpoint,
+        IncompatibleModelsError,
+        MDNCheckpoint,
+        VAECheckpoint,
+        WorldModel,
+    )
+
+    desc = describe_space(spaces.Discrete(3))
+    vae = VAECheckpoint.of(ConvVAE(Z_DIM, (4, 4, 4, 4)), "v", 1, 0.0, [], [])
+    mdn = MDNCheckpoint.of(
+        MDNRNN(Z_DIM, 3, HIDDEN, 2, predict_done=True), "m", "v", 10.0, desc,
+        t.zeros(2, Z_DIM), t.zeros(2, Z_DIM), 1, 0.0,
+    )  # fmt: skip
+
+    def controller(out_dim: int, thresholds: list[int] | None) -> ControllerCheckpoint:
+        model = LinearController(feature_dim("zch", Z_DIM, HIDDEN), out_dim, bias=False)
+        return ControllerCheckpoint.of(
+            model, desc, "zch", thresholds, "mean", "dream", "v", "m", "best@1", 1.0
+        )
+
+    WorldModel(vae, mdn, controller(1, [2, 0, 1]))  # fits
+    WorldModel(vae, mdn, controller(3, None))  # argmax: one output per action
+    with pytest.raises(IncompatibleModelsError, match="3 outputs.*needs 1"):
+        WorldModel(vae, mdn, controller(3, [2, 0, 1]))
+    with pytest.raises(IncompatibleModelsError, match="each action"):
+        WorldModel(vae, mdn, controller(1, [2, 2, 1]))

@@ -39,7 +39,7 @@ class AgentSpec:
 
     env: EnvParams
     world_model: WorldModel
-    controller: ControllerSpec = ControllerSpec()  # C's shape and how it acts
+    controller: ControllerSpec  # C's shape and how it acts
     max_steps: int | None = None
     stall_steps: int | None = None
     exploration: PolicyParams | None = None  # the baseline policy, when tasks ask for it

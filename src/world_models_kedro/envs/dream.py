@@ -1,6 +1,7 @@
 """The dream as a gymnasium ``VectorEnv``: :class:`~world_models_kedro.models.dream.Dream` (M
 stepping N imagined episodes in torch) behind gymnasium's batched API, with NEXT_STEP autoreset.
-Observations are the features C sees, [z_t, h_t]; ``render()`` decodes the dreamed frames."""
+Observations are the features C reads (z, [z, h] or [z, c, h]); ``render()`` decodes the dreamed
+frames."""
 
 from __future__ import annotations
 

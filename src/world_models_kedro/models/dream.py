@@ -43,15 +43,16 @@ class Dream:
         initial_logvar: torch.Tensor,
         num_envs: int,
         action_desc: dict[str, Any],
-        temperature: float = 1.15,
-        max_steps: int = 1000,
-        done_threshold: float = 0.5,
+        *,
+        temperature: float,
+        max_steps: int,
+        done_rule: str,
+        done_threshold: float,
+        inputs: str,
         reward_per_step: float | None = None,
         vae: ConvVAE | None = None,
         device: torch.device | str = "cpu",
         done_pos_weight: float = 1.0,
-        done_rule: str = "calibrated",
-        inputs: str = "zh",
     ) -> None:
         if done_rule not in DONE_RULES:
             raise ValueError(f"done_rule must be one of {DONE_RULES}, not {done_rule!r}")

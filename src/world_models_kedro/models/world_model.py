@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from world_models_kedro.actions import canonical_description
+from world_models_kedro.actions import canonical_description, check_thresholds, head_dim
 from world_models_kedro.models.controller import ControllerSpec, LinearController, feature_dim
 from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.mdnrnn import MDNRNN
@@ -287,6 +287,19 @@ def check_compatible(
             f"inputs {controller.inputs!r} from '{vae.path}' and '{mdn.path}' are {expected}: run "
             "`kedro run --pipelines=controller` again"
         )
+    thresholds = controller.threshold_actions
+    outputs = head_dim(mdn.action_space, thresholds)
+    if int(controller.weights.config["out_dim"]) != outputs:
+        raise IncompatibleModelsError(
+            f"'{controller.path}' has {controller.weights.config['out_dim']} outputs, but its head "
+            f"({'thresholds' if thresholds is not None else 'one output per action'}) in "
+            f"{mdn.action_space} needs {outputs}: run `kedro run --pipelines=controller` again"
+        )
+    if thresholds is not None:
+        try:
+            check_thresholds(mdn.action_space, thresholds)
+        except ValueError as exc:
+            raise IncompatibleModelsError(f"'{controller.path}': {exc}") from exc
     if controller.action_space != mdn.action_space:
         raise IncompatibleModelsError(
             f"'{controller.path}' was trained for the action space {controller.action_space}, but "
@@ -348,14 +361,15 @@ class WorldModel:
     def dream(
         self,
         num_envs: int,
+        *,
         temperature: float,
         max_steps: int,
-        done_threshold: float = 0.5,
+        done_rule: str,
+        done_threshold: float,
         reward_per_step: float | None = None,
+        inputs: str | None = None,
         render: bool = False,
         device: torch.device | str = "cpu",
-        done_rule: str = "calibrated",
-        inputs: str | None = None,
     ) -> Dream:
         """``num_envs`` dreams of M, starting from the encoded real first frames it keeps; their
         features are what C reads (``inputs``; by default the trained C's, else [z, h])."""
@@ -378,5 +392,12 @@ class WorldModel:
             device=device,
             done_pos_weight=self.mdn.done_pos_weight,
             done_rule=done_rule,
-            inputs=inputs or (self.controller.inputs if self.controller is not None else "zh"),
+            inputs=inputs or self._controller_inputs(),
         )
+
+    def _controller_inputs(self) -> str:
+        if self.controller is None:
+            raise ValueError(
+                "a dream of a world model without C needs the features C reads: inputs="
+            )
+        return self.controller.inputs

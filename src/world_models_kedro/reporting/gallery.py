@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 
 from world_models_kedro.actions import actions_to_vectors, squash_to_vectors
-from world_models_kedro.config import EnvParams, ReportParams
+from world_models_kedro.config import DreamParams, EnvParams, ReportParams
 from world_models_kedro.envs.agents import AgentSpec, play_video
 from world_models_kedro.models.controller import LinearController
 from world_models_kedro.models.dream import Dream
@@ -222,24 +222,33 @@ def world_model_pictures(
 
 
 def agent_videos(
-    world_model: WorldModel, env: EnvParams, params: ReportParams, seed: int, logger: logging.Logger
+    world_model: WorldModel,
+    env: EnvParams,
+    params: ReportParams,
+    dream: DreamParams,
+    seed: int,
+    logger: logging.Logger,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Frames of the trained agent playing the real environment and playing inside M's dream."""
+    """Frames of the trained agent playing the real environment and playing inside M's dream
+    (at ``report.dream_temperature``, ending by the rule C was trained with, ``dream``)."""
     if world_model.controller is None:
         raise ValueError("agent_videos needs a world model with a trained controller")
     controller = world_model.controller
     spec = AgentSpec(env, world_model, controller.spec, max_steps=params.video_steps)
     real = play_video(spec, derive_seed(seed, "video"))
-    dream = world_model.dream(
-        num_envs=1,
+    has_done_head = world_model.mdn.model.predict_done
+    dreaming = world_model.dream(
+        1,
         temperature=params.dream_temperature,
         max_steps=params.video_steps,
+        done_rule=dream.done_rule if has_done_head else "none",
+        done_threshold=dream.done_threshold,
         # a video needs no reward: any constant does where M has no reward head
         reward_per_step=None if world_model.mdn.model.predict_reward else 0.0,
         render=True,
     )
     dreamed = dream_video(
-        dream,
+        dreaming,
         controller.model,
         params.video_steps,
         derive_seed(seed, "dream-video"),

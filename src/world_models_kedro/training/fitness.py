@@ -81,12 +81,11 @@ def play_dreams(
     params: np.ndarray,
     trials: int,
     seed: int,
-    controller: ControllerSpec | None = None,
+    controller: ControllerSpec,
 ) -> tuple[np.ndarray, int]:
     """Each of the P flat controller parameter vectors plays ``trials`` dreams:
-    (returns (P, trials), dream steps taken). C (``controller``: [z, h], argmax, a bias by
-    default) reads the dream's features (``dream.inputs``)."""
-    controller = controller or ControllerSpec()
+    (returns (P, trials), dream steps taken). C (``controller``) reads the dream's features
+    (``dream.inputs``)."""
     population = len(params)
     if dream.num_envs != population * trials:
         raise ValueError(
@@ -131,7 +130,7 @@ def dream_fitness(
     def dream_for(n: int) -> Dream:
         if n not in dreams:  # one dream batch per size (population x trials, candidates x eval)
             dreams[n] = world_model.dream(
-                num_envs=n,
+                n,
                 temperature=params.dream.temperature,
                 max_steps=params.dream.max_steps,
                 done_threshold=params.dream.done_threshold,

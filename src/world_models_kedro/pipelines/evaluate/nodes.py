@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from world_models_kedro.config import EnvParams, EvaluateParams, ReportParams, RolloutParams
+from world_models_kedro.config import (
+    ControllerParams,
+    EnvParams,
+    EvaluateParams,
+    ReportParams,
+    RolloutParams,
+)
 from world_models_kedro.envs.agents import AgentSpec
 from world_models_kedro.envs.agents import evaluate_agent as play_trials
 from world_models_kedro.models.world_model import WorldModel
@@ -62,11 +68,13 @@ def record_videos(
     controller_model: dict[str, Any],
     env: dict[str, Any],
     report: dict[str, Any],
+    controller: dict[str, Any],
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frames of the trained agent playing the real environment and playing inside M's dream."""
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model, controller_model)
-    return agent_videos(world_model, EnvParams(**env), ReportParams(**report), seed, logger)
+    dream = ControllerParams(**controller).dream
+    return agent_videos(world_model, EnvParams(**env), ReportParams(**report), dream, seed, logger)
 
 
 def build_report(

@@ -43,6 +43,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "controller_model",
                     "params:env",
                     "params:report",
+                    "params:controller",
                     "params:seed",
                 ],
                 outputs=["agent_video", "dream_video"],
