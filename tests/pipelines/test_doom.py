@@ -184,3 +184,42 @@ def test_take_cover_with_the_original_choices(tmp_path: Path) -> None:
     assert metrics["agent"]["n"] == 2 and metrics["train_in"] == "dream"
     table = pd.read_csv(project / EVALUATION_RETURNS)
     assert table["agent_steps"].between(1, MAX_STEPS).all()
+
+
+@pytest.mark.timeout(180)
+def test_a_forked_worker_leaves_its_parents_game_alone() -> None:
+    """A process that played in-process (record_videos) holds a ViZDoom game; workers forked
+    after that must neither close nor free their copy of it (it hung: the game joins an engine
+    thread that exists only in the parent)."""
+    import torch
+
+    from tests.conftest import conf_group
+    from world_models_kedro.config import EnvParams
+    from world_models_kedro.envs.agents import (
+        AgentSpec,
+        agent_pool,
+        init_worker,
+        run_task,
+        run_tasks,
+    )
+    from world_models_kedro.models.controller import ControllerSpec
+    from world_models_kedro.models.mdnrnn import MDNRNN
+    from world_models_kedro.models.vae import ConvVAE
+    from world_models_kedro.models.world_model import MDNCheckpoint, VAECheckpoint, WorldModel
+    from world_models_kedro.training.fitness import Task
+
+    torch.manual_seed(0)
+    vae = VAECheckpoint.of(ConvVAE(Z_DIM, (4, 4, 4, 4)), "v", 1, 0.0, [], [])
+    mdn = MDNCheckpoint.of(
+        MDNRNN(Z_DIM, 3, HIDDEN, 2, predict_done=True), "m", "v", 10.0, TAKE_COVER,
+        torch.zeros(1, Z_DIM), torch.zeros(1, Z_DIM), 1, 0.0,
+    )  # fmt: skip
+    env = EnvParams(**conf_group("env", **DOOM["env"]))
+    spec = AgentSpec(env, WorldModel(vae, mdn), ControllerSpec("zh"), max_steps=5)
+    params = np.zeros((Z_DIM + HIDDEN + 1) * 3)
+    init_worker(spec)  # this process now holds a game it played, as after record_videos
+    run_task(Task(("video",), 0, params, keep_frames=True))
+    with agent_pool(spec, 2) as pool:
+        results = list(run_tasks(pool, [Task((i,), i, params) for i in range(4)]))
+    assert sorted(r.key for r in results) == [(0,), (1,), (2,), (3,)]
+    init_worker(spec)  # and in this process, a new spec closes the old game as before

@@ -10,6 +10,7 @@ workers: every episode is seeded and torch runs single-threaded while playing it
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,21 @@ class AgentSpec:
 
 
 _WORKER: dict[str, Any] = {}
+# What a forked worker inherited from its parent's _WORKER: kept alive, never closed or freed here.
+# The parent owns those environments; destroying a copy in the child can hang (ViZDoom's game
+# joins an engine thread that only exists in the parent).
+_INHERITED: list[dict[str, Any]] = []
+
+
+def _forget_previous_worker() -> None:
+    """Before a new spec: close this process's own environment, set aside an inherited one."""
+    if not _WORKER:
+        return
+    if _WORKER.get("pid") == os.getpid():  # a new spec in this process (workers == 1)
+        _WORKER["close_env"]()
+    else:
+        _INHERITED.append(dict(_WORKER))
+    _WORKER.clear()
 
 
 @contextmanager
@@ -65,9 +81,7 @@ def init_worker(spec: AgentSpec) -> None:
     vae = wm.vae.model
     mdn = wm.mdn.model if c.inputs != "z" else None
     controller = c.build(vae.z_dim, wm.mdn.model.hidden, wm.action_space)
-    if "close_env" in _WORKER:  # a new spec in this process (workers == 1): the old env goes
-        _WORKER["close_env"]()
-        _WORKER.clear()
+    _forget_previous_worker()
     env = make_env(spec.env)
     close_env = close_at_exit(env)
     try:
@@ -78,6 +92,7 @@ def init_worker(spec: AgentSpec) -> None:
         close_env()
         raise
     _WORKER.update(
+        pid=os.getpid(),
         spec=spec,
         env=env,
         close_env=close_env,
