@@ -137,7 +137,7 @@ def _cross_checks(params: Mapping[str, Any], sources: ParameterSources) -> list[
     controller, mdn, env = params.get("controller"), params.get("mdn"), params.get("env")
     if controller and controller.get("train_in") == "dream" and mdn:
         rule = controller.get("dream", {}).get("done_rule")
-        if rule != "none" and not mdn.get("model", {}).get("predict_done"):
+        if rule not in (None, "none") and not mdn.get("model", {}).get("predict_done"):
             problems.append(
                 f"controller.dream.done_rule = {rule!r} ({sources.locate('controller.dream.done_rule')}) "
                 "ends dreams when M's done head fires, but M has none: set mdn.model.predict_done: "

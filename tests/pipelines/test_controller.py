@@ -98,7 +98,7 @@ def test_the_built_controller(built_project: Path) -> None:
         load_checkpoint(built_project / MDN_MODEL),
     )
     assert checkpoint["kind"] == "controller"
-    assert checkpoint["config"] == {"z_dim": Z_DIM, "hidden": HIDDEN, "action_dim": 3}
+    assert checkpoint["config"] == {"in_dim": Z_DIM + HIDDEN, "out_dim": 3, "bias": True}
     assert checkpoint["action_space"] == CAR_RACING
     assert checkpoint["inputs"] == "zh" and checkpoint["train_in"] == "real"
     assert checkpoint["vae_sha256"] == vae["weights_sha256"]

@@ -161,6 +161,7 @@ def test_the_built_model(built_project: Path) -> None:
         "gaussians": GAUSSIANS,
         "predict_reward": True,
         "predict_done": True,
+        "restart_input": False,
     }
     assert checkpoint["vae_sha256"] == load_checkpoint(built_project / VAE_MODEL)["weights_sha256"]
     assert checkpoint["action_space"] == CAR_RACING
