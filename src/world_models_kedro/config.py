@@ -220,6 +220,23 @@ class EvaluateParams(Params):
     baseline_policy: PolicyParams | None
 
 
+# ---------------------------------------------------------------- iterative training
+class IterateParams(Params):
+    """One round of the paper's iterative training (its section 5), ``--pipelines=iterate``: the
+    trained agent plays the real environment, exploring part of the time, M is fine-tuned on those
+    episodes together with the first rollouts, and C is trained again in the new M's dream."""
+
+    episodes: NonNegativeInt  # real episodes the trained agent plays
+    # share of the agent's held segments (policy.hold_steps frames each) played by the
+    # exploration policy instead of C: 0 plays C alone, 1 explores only
+    explore: Annotated[float, Field(ge=0, le=1)]
+    # the policy of those segments (null: rollouts.policy). Long holds take the agent to the walls
+    # on both sides, where C's own behaviour only shows M one of them.
+    policy: PolicyParams | None
+    mdn_epochs: PositiveInt  # M's fine-tuning epochs over the old and the new episodes
+    workers: NonNegativeInt | None  # worker processes; null or 0: every core
+
+
 class AttributeParams(Params):
     """A frame property measured on pixels, for latent arithmetic: the weighted channel sum
     (R, G, B weights) averaged over ``region`` [top, bottom, left, right) exceeds ``threshold``."""
@@ -251,6 +268,7 @@ PARAMETER_MODELS: dict[str, type[Params]] = {
     "mdn": MDNParams,
     "controller": ControllerParams,
     "evaluate": EvaluateParams,
+    "iterate": IterateParams,
     "report": ReportParams,
 }
 SCALAR_PARAMETERS: dict[str, Any] = {"seed": Annotated[int, Field(ge=0)]}

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 ORDER = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate"]
+# Run after the default, on its models, by name only: `kedro run --pipelines=iterate`.
+AFTER = ["iterate"]
+
+
+def after_stages(params: dict[str, Any]) -> list[str]:
+    """The pipelines of :data:`AFTER` that an environment's parameters ask for (its DVC stages):
+    iterative training where C learns in the dream and ``iterate.episodes`` is positive."""
+    wanted = params["controller"]["train_in"] == "dream" and params["iterate"]["episodes"] > 0
+    return ["iterate"] if wanted else []
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +23,19 @@ import torch
 from world_models_kedro.config import EnvParams, PolicyParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
 from world_models_kedro.envs.factory import close_at_exit, make_env
-from world_models_kedro.envs.rollout import play_episode
+from world_models_kedro.envs.rollout import (
+    EPISODE_FORMAT,
+    EpisodeResult,
+    collect_missing,
+    episode_record,
+    play_episode,
+)
 from world_models_kedro.envs.spaces import describe_space
 from world_models_kedro.models.agent import WorldModelAgent
 from world_models_kedro.models.controller import ControllerSpec
 from world_models_kedro.models.world_model import WorldModel, check_action_space
 from world_models_kedro.training.fitness import Task, TaskResult
+from world_models_kedro.utils.hashing import state_dict_hash
 from world_models_kedro.utils.parallel import WorkerPool
 from world_models_kedro.utils.progress import Progress
 from world_models_kedro.utils.seeding import derive_seed
@@ -44,6 +51,35 @@ class AgentSpec:
     max_steps: int | None = None
     stall_steps: int | None = None
     exploration: PolicyParams | None = None  # the baseline policy, when tasks ask for it
+    explore: float = 0.0  # share of C's held segments played by ``exploration`` instead
+
+
+class ExploringAgent:
+    """The agent, with the exploration policy playing a share ``explore`` of its held segments
+    (``hold_steps`` frames each, drawn at each segment's start); M always advances with the action
+    actually played. ``explore`` 0 is the agent itself."""
+
+    def __init__(
+        self,
+        agent: WorldModelAgent,
+        explorer: ExplorationPolicy,
+        explore: float,
+        rng: np.random.Generator,
+    ) -> None:
+        self.agent, self.explorer, self.explore, self.rng = agent, explorer, explore, rng
+        self.t, self.exploring = 0, False
+
+    def reset(self, seed: int) -> None:
+        self.agent.reset(seed=seed)
+        self.explorer.reset()
+        self.t, self.exploring = 0, False
+
+    def __call__(self, frame: np.ndarray) -> Any:
+        if self.t % self.explorer.params.hold_steps == 0:
+            self.exploring = bool(self.rng.random() < self.explore)
+        self.t += 1
+        explored = self.explorer()  # drawn every step: C's segments keep the explorer's schedule
+        return self.agent(frame, explored if self.exploring else None)
 
 
 _WORKER: dict[str, Any] = {}
@@ -103,23 +139,34 @@ def init_worker(spec: AgentSpec) -> None:
     )
 
 
-def run_task(task: Task) -> TaskResult:
+def _explorer(spec: AgentSpec, seed: int) -> ExplorationPolicy:
+    if spec.exploration is None:
+        raise ValueError("a baseline or exploring task needs AgentSpec.exploration")
+    explorer = ExplorationPolicy(
+        spec.exploration, spec.world_model.action_space, np.random.default_rng(seed)
+    )
+    explorer.reset()
+    return explorer
+
+
+def play_task(task: Task) -> EpisodeResult:
+    """Play ``task``'s episode in this worker: the exploration policy (no parameters), or the
+    agent with C's parameters ``task.params`` (exploring if ``AgentSpec.explore`` > 0)."""
     spec: AgentSpec = _WORKER["spec"]
     with single_thread():
         if task.params is None:
-            if spec.exploration is None:
-                raise ValueError("a baseline task needs AgentSpec.exploration")
-            explorer = ExplorationPolicy(
-                spec.exploration, spec.world_model.action_space, np.random.default_rng(task.seed)
-            )
-            explorer.reset()
+            explorer = _explorer(spec, task.seed)
             policy = lambda _frame: explorer()  # noqa: E731
         else:
             _WORKER["controller"].set_flat_params(task.params)
             agent: WorldModelAgent = _WORKER["agent"]
             agent.reset(seed=task.seed)
             policy = agent
-        result = play_episode(
+            if spec.explore > 0:
+                rng = np.random.default_rng(derive_seed(task.seed, "explore"))
+                policy = ExploringAgent(agent, _explorer(spec, task.seed), spec.explore, rng)
+                policy.reset(task.seed)
+        return play_episode(
             _WORKER["env"],
             spec.env,
             policy,
@@ -128,6 +175,10 @@ def run_task(task: Task) -> TaskResult:
             max_steps=spec.max_steps,
             stall_steps=spec.stall_steps,
         )
+
+
+def run_task(task: Task) -> TaskResult:
+    result = play_task(task)
     return TaskResult(task.key, result.total_reward, result.length, result.frames)
 
 
@@ -209,6 +260,65 @@ def evaluate_agent(
         spec.env.id,
     )
     return metrics, table
+
+
+def _collect_task(task: Task) -> dict[str, Any]:
+    index, settings = task.key
+    result = play_task(task)
+    return episode_record(
+        result, index, task.seed, _WORKER["spec"].world_model.action_space, settings
+    )
+
+
+def agent_rollout_settings(spec: AgentSpec, seed: int) -> dict[str, Any]:
+    """What determines the trained agent's episodes (an episode on disk is reused only if these
+    match): the environment, V, M and C, the exploration and the seed."""
+    wm = spec.world_model
+    if wm.controller is None or spec.exploration is None:
+        raise ValueError("the agent's rollouts need a trained controller and an exploration policy")
+    return {
+        "format": EPISODE_FORMAT,
+        "env": spec.env.fingerprint_dict(exclude={"dream_reward_per_step"}),
+        "policy": spec.exploration.fingerprint_dict(),
+        "explore": spec.explore,
+        "max_steps": spec.max_steps,
+        "seed": seed,
+        "vae_sha256": wm.vae.weights_sha256,
+        "mdn_sha256": wm.mdn.weights_sha256,
+        "controller_sha256": state_dict_hash(wm.controller.model.state_dict()),
+    }
+
+
+def collect_agent_rollouts(
+    on_disk: Mapping[str, dict[str, Any]],
+    spec: AgentSpec,
+    n_episodes: int,
+    workers: int,
+    seed: int,
+    logger: logging.Logger,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The trained agent's episodes (exploring a share ``spec.explore`` of the time), stored like
+    the exploration rollouts and resumed the same way (see
+    :func:`~world_models_kedro.envs.rollout.collect_missing`). Episode ``i`` is seeded with
+    ``derive_seed(seed, "iterate", i)``: neither a rollout's nor an evaluation trial's seed."""
+    settings = agent_rollout_settings(spec, seed)
+    params = spec.world_model.controller.model.flat_params()
+
+    def play(todo: list[int]) -> Iterator[dict[str, Any]]:
+        tasks = [
+            Task((i, settings), derive_seed(seed, "iterate", i), params, keep_frames=True)
+            for i in todo
+        ]
+        logger.info(
+            "agent rollouts: collecting %d from %s with %d worker(s), exploring %.0f%% of the time",
+            len(todo), spec.env.id, min(workers, len(todo)), 100 * spec.explore,
+        )  # fmt: skip
+        with agent_pool(spec, min(workers, len(tasks))) as pool:
+            yield from pool.imap_unordered(_collect_task, tasks)
+
+    return collect_missing(
+        on_disk, settings, n_episodes, play, ("agent rollouts", "agent_rollouts"), logger
+    )
 
 
 def play_video(spec: AgentSpec, seed: int) -> np.ndarray:

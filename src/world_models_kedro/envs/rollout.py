@@ -138,6 +138,32 @@ def _cached_env(params: EnvParams) -> gym.Env:
     return _ENVS[key]
 
 
+def episode_record(
+    result: EpisodeResult,
+    index: int,
+    episode_seed: int,
+    space: dict[str, Any],
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """One stored episode: its arrays plus the ``meta`` that ``EpisodeDataset`` writes."""
+    return {
+        "observations": result.frames,
+        "actions": result.actions,
+        "rewards": result.rewards,
+        "terminated": result.terminated,
+        "truncated": result.truncated,
+        "meta": {
+            "episode": index,
+            "episode_seed": episode_seed,
+            "length": result.length,
+            "return": result.total_reward,
+            "action_space": space,
+            "settings": settings,
+            "settings_hash": settings_hash(settings),
+        },
+    }
+
+
 def collect_episode(job: EpisodeJob) -> dict[str, Any]:
     """Collect episode ``job.index``: identical for a given (settings, seed, index), whatever the
     process or the number of workers. Returns arrays plus ``meta`` for ``EpisodeDataset``."""
@@ -152,41 +178,26 @@ def collect_episode(job: EpisodeJob) -> dict[str, Any]:
         env, job.env, lambda _frame: policy(), seed=episode_seed, max_steps=job.max_steps
     )
     settings = collection_settings(job.env, job.policy, job.seed, job.max_steps)
-    return {
-        "observations": result.frames,
-        "actions": result.actions,
-        "rewards": result.rewards,
-        "terminated": result.terminated,
-        "truncated": result.truncated,
-        "meta": {
-            "episode": job.index,
-            "episode_seed": episode_seed,
-            "length": result.length,
-            "return": result.total_reward,
-            "action_space": space,
-            "settings": settings,
-            "settings_hash": settings_hash(settings),
-        },
-    }
+    return episode_record(result, job.index, episode_seed, space, settings)
 
 
 def episode_id(index: int) -> str:
     return f"episode_{index:06d}"
 
 
-def collect_rollouts(
+def collect_missing(
     on_disk: Mapping[str, dict[str, Any]],
-    env_params: EnvParams,
-    params: RolloutParams,
-    seed: int,
+    settings: dict[str, Any],
+    n_episodes: int,
+    play: Callable[[list[int]], Iterable[dict[str, Any]]],
+    what: tuple[str, str],
     logger: logging.Logger,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Collect ``params.n_episodes`` episodes, skipping those already on disk (``on_disk``: their
-    metadata by id): ``(episode id, episode)`` as soon as a worker finishes each, so a caller that
-    saves them at once loses at most the episodes in flight when interrupted.
-    Episode ``i`` depends only on (settings, seed, i), never on the number of workers.
-    """
-    settings = collection_settings(env_params, params.policy, seed, params.max_steps)
+    """Episodes ``0 .. n_episodes - 1`` that are not in ``on_disk`` (their metadata by id), played
+    by ``play(indices)`` (episode records in any order): ``(episode id, episode)`` as each is
+    finished. ``what``: the progress label and the catalog entry (named when ``on_disk`` holds
+    episodes collected with other ``settings``; nothing is written then)."""
+    label, entry = what
     expected_hash = settings_hash(settings)
     for pid, meta in sorted(on_disk.items()):
         if meta.get("settings_hash") != expected_hash:
@@ -199,35 +210,53 @@ def collect_rollouts(
             )
             raise ValueError(
                 f"Rollout '{pid}' already on disk was collected with other settings ({changes}). "
-                "Delete the rollouts folder (catalog entry 'rollouts') to collect anew with the new "
-                "settings, or restore the old ones; nothing was written."
+                f"Delete the rollouts folder (catalog entry '{entry}') to collect anew with the "
+                "new settings, or restore the old ones; nothing was written."
             )
-    wanted = {episode_id(i): i for i in range(params.n_episodes)}
+    wanted = {episode_id(i): i for i in range(n_episodes)}
     extra = sorted(set(on_disk) - set(wanted))
     if extra:
         logger.warning(
-            "%d episodes beyond rollouts.n_episodes=%d are on disk (%s...) and will be used downstream",
+            "%d episodes beyond the %d asked for are on disk (%s...) and will be used downstream",
             len(extra),
-            params.n_episodes,
+            n_episodes,
             extra[0],
         )
     todo = [i for pid, i in wanted.items() if pid not in on_disk]
-    workers = min(resolve_workers(params.workers), max(len(todo), 1))
-    logger.info(
-        "rollouts: %d of %d episodes already on disk; collecting %d from %s with %d worker(s), policy %s",
-        params.n_episodes - len(todo),
-        params.n_episodes,
-        len(todo),
-        env_params.id,
-        workers,
-        params.policy.kind,
-    )
-    jobs = (EpisodeJob(env_params, params.policy, seed, i, params.max_steps) for i in todo)
-    with Progress(len(todo), "rollouts", "episodes", logger, rate_of="frames") as progress:
-        for episode in imap_unordered(collect_episode, jobs, workers):
+    logger.info("%s: %d of %d episodes already on disk", label, n_episodes - len(todo), n_episodes)
+    with Progress(len(todo), label, "episodes", logger, rate_of="frames") as progress:
+        for episode in play(todo) if todo else ():
             meta = episode["meta"]
             yield episode_id(meta["episode"]), episode
             progress.update(1, amount=meta["length"], last_return=f"{meta['return']:.1f}")
+
+
+def collect_rollouts(
+    on_disk: Mapping[str, dict[str, Any]],
+    env_params: EnvParams,
+    params: RolloutParams,
+    seed: int,
+    logger: logging.Logger,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Collect ``params.n_episodes`` episodes of the exploration policy, skipping those already
+    on disk (``on_disk``: their metadata by id): ``(episode id, episode)`` as soon as a worker
+    finishes each, so a caller that saves them at once loses at most the episodes in flight when
+    interrupted. Episode ``i`` depends only on (settings, seed, i), never on the number of workers.
+    """
+    settings = collection_settings(env_params, params.policy, seed, params.max_steps)
+
+    def play(todo: list[int]) -> Iterator[dict[str, Any]]:
+        workers = min(resolve_workers(params.workers), len(todo))
+        logger.info(
+            "rollouts: collecting %d from %s with %d worker(s), policy %s",
+            len(todo), env_params.id, workers, params.policy.kind,
+        )  # fmt: skip
+        jobs = (EpisodeJob(env_params, params.policy, seed, i, params.max_steps) for i in todo)
+        return imap_unordered(collect_episode, jobs, workers)
+
+    return collect_missing(
+        on_disk, settings, params.n_episodes, play, ("rollouts", "rollouts"), logger
+    )
 
 
 def rollout_table(

@@ -58,13 +58,16 @@ class WorldModelAgent:
             self.generator.manual_seed(seed)
 
     @torch.inference_mode()
-    def __call__(self, frame: np.ndarray) -> Any:
+    def __call__(self, frame: np.ndarray, action: Any = None) -> Any:
+        """C's action on ``frame``; with ``action`` given, that action is played instead (an
+        exploring agent) and M advances with it, as with C's own."""
         mu, logvar = self.vae.encode(frames_to_tensor(frame[None]))
         z = mu
         if self.sample_z:
             z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=self.generator)
-        raw = self.controller(controller_features(z, self.state, self.inputs))[0].numpy()
-        action = squash_action(self.action_space, raw, self.thresholds)
+        if action is None:
+            raw = self.controller(controller_features(z, self.state, self.inputs))[0].numpy()
+            action = squash_action(self.action_space, raw, self.thresholds)
         if self.mdn is not None:
             a = torch.from_numpy(actions_to_vectors(self.action_space, np.asarray([action])))
             restart = torch.ones(1) if self.first_step else torch.zeros(1)

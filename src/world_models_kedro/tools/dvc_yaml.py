@@ -27,7 +27,7 @@ import yaml
 
 PACKAGE = "world_models_kedro"
 # Small reporting files that DVC shows as metrics or plots (never cached: they live in git).
-METRICS = {"evaluation_metrics"}
+METRICS = {"evaluation_metrics", "refined_evaluation_metrics"}
 PLOTS: dict[str, dict[str, Any]] = {
     "vae_history": {
         "x": "epoch",
@@ -117,11 +117,12 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    from world_models_kedro.pipeline_registry import ORDER
+    from world_models_kedro.pipeline_registry import ORDER, after_stages
 
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
-        catalog_conf = session.load_context().config_loader["catalog"]
+        config_loader = session.load_context().config_loader
+        catalog_conf, parameters = config_loader["catalog"], config_loader["parameters"]
     conf = project / "conf"
     target = project / "dvc.yaml" if env == "base" else conf / env / "dvc.yaml"
     wdir = target.parent
@@ -136,7 +137,7 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
         for name in ("catalog.yml", "globals.yml")
         if (conf / folder / name).exists()
     ]
-    for name in ORDER:
+    for name in [*ORDER, *after_stages(parameters)]:
         pipeline = pipelines[name]
         folder = project / "src" / PACKAGE / "pipelines" / name
         modules = project_imports(f"{PACKAGE}.pipelines.{name}.pipeline", project / "src")

@@ -27,9 +27,11 @@ def fit_mdn(
     seed: int,
     state: TrainingState,
     logger: logging.Logger,
+    start_from: MDNCheckpoint | None = None,
 ) -> tuple[MDNCheckpoint, pd.DataFrame]:
     """Train M on the sequence files ``episodes`` (resuming from ``state``): the checkpoint, with
-    the encoded first frames of the training episodes (where dreams start), and the history."""
+    the encoded first frames of the training episodes (where dreams start), and the history.
+    ``start_from``: fine-tune that M (same architecture as ``params.model``) instead of a new one."""
     if not episodes:
         raise ValueError(
             "mdn: there are no sequences: run `kedro run --pipelines=encode,mdn` first"
@@ -38,9 +40,15 @@ def fit_mdn(
     z_dim, space = int(first["z_dim"]), first["action_space"]
     device = resolve_device(params.device)
     torch.manual_seed(seed)
-    model = MDNRNN(z_dim=z_dim, action_dim=action_dim(space), **params.model.model_dump()).to(
-        device
-    )
+    model = MDNRNN(z_dim=z_dim, action_dim=action_dim(space), **params.model.model_dump())
+    if start_from is not None:
+        if dict(start_from.model.config) != dict(model.config):
+            raise ValueError(
+                f"mdn.model {dict(model.config)} differs from the M being fine-tuned "
+                f"({start_from.path}: {dict(start_from.model.config)}); fine-tuning keeps M's shape"
+            )
+        model.load_state_dict(start_from.model.state_dict())
+    model = model.to(device)
     weights = MDNLossWeights(
         params.done_pos_weight, params.reward_weight, params.done_weight, params.z_input == "sample"
     )
@@ -48,6 +56,8 @@ def fit_mdn(
         "mdn", model, lambda m, batch: mdn_training_loss(m, batch, weights), episodes,
         sequences_of, window_count, params, seed, device, grad_clip=params.grad_clip,
     )  # fmt: skip
+    if start_from is not None:  # a saved state resumes only the fine-tuning of that same M
+        spec.fingerprint["start_from"] = start_from.weights_sha256
     logger.info(
         "mdn: %d parameters (z %d, action %d, hidden %d, %d Gaussians), %d training and %d validation episodes",
         sum(p.numel() for p in model.parameters()), z_dim, action_dim(space),

@@ -1,0 +1,66 @@
+"""Nodes of the ``iterate`` pipeline: the trained agent's own episodes, and M fine-tuned on them
+with the first rollouts (C is then trained and scored by the ``controller`` and ``evaluate``
+nodes, on the new M)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pandas as pd
+
+from world_models_kedro.config import EnvParams, IterateParams, MDNParams, RolloutParams
+from world_models_kedro.envs.agents import AgentSpec
+from world_models_kedro.envs.agents import collect_agent_rollouts as collect
+from world_models_kedro.models.world_model import MDNCheckpoint, WorldModel
+from world_models_kedro.storage.checkpoints import TrainingState
+from world_models_kedro.storage.episodes import Episode
+from world_models_kedro.training.mdn import fit_mdn
+from world_models_kedro.utils.parallel import resolve_workers
+
+logger = logging.getLogger(__name__)
+
+
+def collect_agent_rollouts(
+    on_disk: dict[str, dict[str, Any]],
+    vae_model: dict[str, Any],
+    mdn_model: dict[str, Any],
+    controller_model: dict[str, Any],
+    iterate: dict[str, Any],
+    env: dict[str, Any],
+    rollout_params: dict[str, Any],
+    seed: int,
+) -> Iterator[dict[str, dict[str, Any]]]:
+    """A generator node: the trained agent's real episodes (``iterate.policy``, or the rollouts'
+    policy, playing a share ``iterate.explore`` of them), saved one by one; resumes like rollouts."""
+    params = IterateParams(**iterate)
+    world_model = WorldModel.from_checkpoints(vae_model, mdn_model, controller_model)
+    spec = AgentSpec(
+        EnvParams(**env),
+        world_model,
+        world_model.controller.spec,
+        exploration=params.policy or RolloutParams(**rollout_params).policy,
+        explore=params.explore,
+    )
+    workers = resolve_workers(params.workers)
+    for pid, episode in collect(on_disk, spec, params.episodes, workers, seed, logger):
+        yield {pid: episode}
+
+
+def refine_mdn(
+    mdn_model: dict[str, Any],
+    mdn_sequences: dict[str, Callable[[], Episode]],
+    agent_sequences: dict[str, Callable[[], Episode]],
+    training_state: TrainingState,
+    mdn: dict[str, Any],
+    iterate: dict[str, Any],
+    seed: int,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """M fine-tuned for ``iterate.mdn_epochs`` on the first rollouts' windows and the agent's."""
+    params = MDNParams(**mdn).model_copy(update={"epochs": IterateParams(**iterate).mdn_epochs})
+    episodes = {pid: load() for pid, load in mdn_sequences.items()}
+    episodes |= {f"agent_{pid}": load() for pid, load in agent_sequences.items()}
+    start = MDNCheckpoint.from_dict(mdn_model)
+    checkpoint, history = fit_mdn(episodes, params, seed, training_state, logger, start)
+    return checkpoint.to_dict(), history

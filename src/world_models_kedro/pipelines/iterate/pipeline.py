@@ -1,0 +1,91 @@
+"""``iterate``: one round of the paper's iterative training. The trained agent plays the real
+environment, its episodes are encoded by the same V, M is fine-tuned on them with the first
+rollouts, C is trained again in the new M's dream and scored like ``evaluate`` does.
+
+Run it after the whole pipeline: ``kedro run --pipelines=iterate``. The first round's models stay
+as they are; this round's are ``refined_mdn_model`` and ``refined_controller_model``.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from world_models_kedro.pipelines.controller.nodes import train_controller
+from world_models_kedro.pipelines.encode.nodes import encode_rollouts
+from world_models_kedro.pipelines.evaluate.nodes import evaluate_agent
+from world_models_kedro.pipelines.mdn.nodes import build_sequences
+
+from .nodes import collect_agent_rollouts, refine_mdn
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                collect_agent_rollouts,
+                inputs=[
+                    "agent_rollouts_on_disk",
+                    "vae_model",
+                    "mdn_model",
+                    "controller_model",
+                    "params:iterate",
+                    "params:env",
+                    "params:rollouts",
+                    "params:seed",
+                ],
+                outputs="agent_rollouts",
+                name="collect_agent_rollouts",
+            ),
+            Node(
+                encode_rollouts,
+                inputs=["agent_rollouts", "vae_model", "params:encode"],
+                outputs="agent_latents",
+                name="encode_agent_rollouts",
+            ),
+            Node(
+                build_sequences,
+                inputs=["agent_latents", "params:mdn"],
+                outputs="agent_sequences",
+                name="build_agent_sequences",
+            ),
+            Node(
+                refine_mdn,
+                inputs=[
+                    "mdn_model",
+                    "mdn_sequences",
+                    "agent_sequences",
+                    "refined_mdn_training_state",
+                    "params:mdn",
+                    "params:iterate",
+                    "params:seed",
+                ],
+                outputs=["refined_mdn_model", "refined_mdn_history"],
+                name="refine_mdn",
+            ),
+            Node(
+                train_controller,
+                inputs=[
+                    "vae_model",
+                    "refined_mdn_model",
+                    "refined_controller_training_state",
+                    "params:controller",
+                    "params:env",
+                    "params:seed",
+                ],
+                outputs=["refined_controller_model", "refined_controller_history"],
+                name="retrain_controller",
+            ),
+            Node(
+                evaluate_agent,
+                inputs=[
+                    "vae_model",
+                    "refined_mdn_model",
+                    "refined_controller_model",
+                    "params:evaluate",
+                    "params:env",
+                    "params:rollouts",
+                    "params:seed",
+                ],
+                outputs=["refined_evaluation_metrics", "refined_evaluation_returns"],
+                name="evaluate_refined_agent",
+            ),
+        ]
+    )

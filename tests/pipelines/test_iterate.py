@@ -1,0 +1,121 @@
+"""Iterative training through Kedro (``kedro run --pipelines=iterate``, test scale): the agent's
+own episodes, M fine-tuned from the first M, C trained again and scored; resumed and refused like
+the rollouts."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from tests.conftest import (
+    DATA_ROOT,
+    MDN_MODEL,
+    SEQUENCES_DIR,
+    clone_project,
+    conf_group,
+    file_ids,
+    in_chain,
+    load_checkpoint,
+    run_pipeline,
+    set_param,
+)
+from world_models_kedro.config import MDNParams
+from world_models_kedro.datasets import EpisodeDataset
+from world_models_kedro.models.world_model import MDNCheckpoint
+from world_models_kedro.storage.checkpoints import TrainingState
+from world_models_kedro.training.mdn import fit_mdn
+
+pytestmark = pytest.mark.slow
+
+AGENT_ROLLOUTS = DATA_ROOT / "01_raw/agent_rollouts"
+REFINED_MDN = DATA_ROOT / "06_models/refined_mdn.pt"
+REFINED_CONTROLLER = DATA_ROOT / "06_models/refined_controller.pt"
+REFINED_METRICS = DATA_ROOT / "08_reporting/refined_metrics.json"
+REFINED_MDN_HISTORY = DATA_ROOT / "08_reporting/refined_mdn_history.csv"
+EPISODES = 2  # conf/test/parameters_iterate.yml
+
+
+@pytest.fixture(scope="module")
+def iterated(built_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = clone_project(built_project, tmp_path_factory.mktemp("iterated") / "project")
+    run_pipeline(path, ["iterate"])
+    return path
+
+
+def test_one_round(iterated: Path) -> None:
+    ids = file_ids(iterated / AGENT_ROLLOUTS)
+    assert ids == [f"episode_{i:06d}" for i in range(EPISODES)]
+    episode = EpisodeDataset(str(iterated / AGENT_ROLLOUTS / f"{ids[0]}.npz")).load()
+    settings = episode.meta["settings"]
+    assert settings["explore"] == 0.5
+    assert settings["policy"] == conf_group("rollouts.policy")  # iterate.policy null: the rollouts'
+    mdn = load_checkpoint(iterated / MDN_MODEL)
+    assert settings["mdn_sha256"] == mdn["weights_sha256"]
+    refined = load_checkpoint(iterated / REFINED_MDN)
+    assert refined["config"] == mdn["config"] and refined["vae_sha256"] == mdn["vae_sha256"]
+    assert refined["weights_sha256"] != mdn["weights_sha256"]
+    controller = load_checkpoint(iterated / REFINED_CONTROLLER)
+    assert controller["mdn_sha256"] == refined["weights_sha256"]
+    history = pd.read_csv(iterated / REFINED_MDN_HISTORY)
+    assert history["epoch"].tolist() == [1]  # iterate.mdn_epochs
+    metrics = json.loads((iterated / REFINED_METRICS).read_text())
+    assert metrics["agent"]["n"] == metrics["trials"] == 3
+
+
+def test_a_rerun_reuses_the_agents_episodes(project_from, iterated: Path) -> None:
+    project = project_from(iterated)
+    before = {p.name: p.read_bytes() for p in (project / AGENT_ROLLOUTS).iterdir()}
+    run_pipeline(project, ["iterate"])
+    after = {p.name: p.read_bytes() for p in (project / AGENT_ROLLOUTS).iterdir()}
+    assert after == before
+
+
+def test_episodes_of_another_exploration_are_refused(project_from, iterated: Path) -> None:
+    project = project_from(iterated)
+    set_param(project, "parameters_iterate.yml", "iterate.explore", 0.25)
+    with pytest.raises(Exception) as info:
+        run_pipeline(project, ["iterate"])
+    error = in_chain(info.value, ValueError)
+    assert error is not None and "agent_rollouts" in str(error) and "explore" in str(error)
+    assert len(file_ids(project / AGENT_ROLLOUTS)) == EPISODES  # nothing lost
+
+
+def sequences(project: Path) -> dict:
+    return {
+        pid: EpisodeDataset(str(project / SEQUENCES_DIR / f"{pid}.npz")).load()
+        for pid in file_ids(project / SEQUENCES_DIR)
+    }
+
+
+def test_fine_tuning_starts_from_the_given_m(built_project: Path, tmp_path: Path) -> None:
+    start = MDNCheckpoint.from_dict(load_checkpoint(built_project / MDN_MODEL))
+    params = MDNParams(**conf_group("mdn", epochs=1, learning_rate=1e-12))
+    logger = logging.getLogger("test")
+    tuned, _ = fit_mdn(
+        sequences(built_project), params, 0, TrainingState(tmp_path / "a.pt"), logger, start
+    )
+    fresh, _ = fit_mdn(
+        sequences(built_project), params, 0, TrainingState(tmp_path / "b.pt"), logger
+    )
+    for name, value in start.model.state_dict().items():
+        assert torch.allclose(tuned.model.state_dict()[name], value, atol=1e-6), name
+    assert not all(
+        torch.allclose(fresh.model.state_dict()[n], v, atol=1e-3)
+        for n, v in start.model.state_dict().items()
+    )
+
+
+def test_fine_tuning_keeps_ms_shape(built_project: Path, tmp_path: Path) -> None:
+    start = MDNCheckpoint.from_dict(load_checkpoint(built_project / MDN_MODEL))
+    model = {**conf_group("mdn.model"), "hidden": 8}
+    params = MDNParams(**conf_group("mdn", model=model))
+    with pytest.raises(ValueError, match=r"mdn\.model .* fine-tun"):
+        fit_mdn(
+            sequences(built_project), params, 0, TrainingState(tmp_path / "s.pt"),
+            logging.getLogger("test"), start,
+        )  # fmt: skip
