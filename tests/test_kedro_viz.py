@@ -100,36 +100,25 @@ def viz_site(built_project: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         "KEDRO_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "1",
     }
+
+    def kedro(*args: str, timeout: int) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "kedro", *args],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        return output
+
     # The pipelines run after the default ones, so that every dataset exists. In a subprocess: an
     # in-process run would leave Kedro's project pipelines loaded for that one name only.
-    after = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kedro",
-            "run",
-            f"--env={TEST_ENV}",
-            f"--pipelines={','.join(AFTER)}",
-        ],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert after.returncode == 0, after.stdout + after.stderr
-    result = subprocess.run(
-        [sys.executable, "-m", "kedro", "viz", "build", "--include-previews"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    kedro("run", f"--env={TEST_ENV}", f"--pipelines={','.join(AFTER)}", timeout=300)
+    output = kedro("viz", "build", "--include-previews", timeout=180)
     assert "could not be previewed" not in output, output
     assert (project / "build" / "index.html").exists(), output
     return project

@@ -14,15 +14,13 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from kedro.config import OmegaConfigLoader
 
 from world_models_kedro.config import DreamParams, EnvParams
 from world_models_kedro.envs.factory import make_env
 from world_models_kedro.envs.rollout import play_episode
 from world_models_kedro.models.world_model import WorldModel
-from world_models_kedro.settings import CONFIG_LOADER_ARGS
 from world_models_kedro.storage.checkpoints import load_checkpoint
-from world_models_kedro.tools.show_params import effective_parameters
+from world_models_kedro.tools.show_params import config_loader
 from world_models_kedro.training.dream_check import constant_action_lives
 from world_models_kedro.utils.seeding import derive_seed
 
@@ -43,12 +41,6 @@ def real_lives(env_params: EnvParams, action: int, episodes: int, seed: int) -> 
         env.close()
 
 
-def data_root(conf: Path, env: str) -> str:
-    """The environment's ``data_root`` (``conf/<env>/globals.yml`` over base's)."""
-    args = {k: v for k, v in CONFIG_LOADER_ARGS.items() if k != "default_run_env"}
-    return OmegaConfigLoader(conf_source=str(conf), env=env, **args)["globals"]["data_root"]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", required=True, help="the Kedro environment (conf/<env>)")
@@ -58,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=20, help="real episodes per action")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    params = effective_parameters(Path("conf"), args.env)
-    root = Path(data_root(Path("conf"), args.env))
+    loader = config_loader(Path("conf"), args.env)
+    params, root = loader["parameters"], Path(loader["globals"]["data_root"])
     vae = args.vae or root / "06_models/vae.pt"
     mdn = args.mdn or root / "06_models/mdn.pt"
     world_model = WorldModel.from_checkpoints(load_checkpoint(vae), load_checkpoint(mdn))

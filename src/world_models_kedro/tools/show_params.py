@@ -40,15 +40,21 @@ def parse_params(text: str | None) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.from_dotlist(dot_list))  # type: ignore[return-value]
 
 
+def config_loader(
+    conf: Path, env: str, runtime_params: Mapping[str, Any] | None = None
+) -> OmegaConfigLoader:
+    """The project's configuration of ``env`` over ``conf/base``, loaded as a run loads it."""
+    args = {k: v for k, v in CONFIG_LOADER_ARGS.items() if k != "default_run_env"}
+    return OmegaConfigLoader(
+        conf_source=str(conf), env=env, runtime_params=dict(runtime_params or {}), **args
+    )
+
+
 def effective_parameters(
     conf: Path, env: str, runtime_params: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """``conf/base`` deep-merged with ``conf/<env>`` (and runtime parameters), as a run sees them."""
-    args = {k: v for k, v in CONFIG_LOADER_ARGS.items() if k != "default_run_env"}
-    loader = OmegaConfigLoader(
-        conf_source=str(conf), env=env, runtime_params=dict(runtime_params or {}), **args
-    )
-    return loader["parameters"]
+    return config_loader(conf, env, runtime_params)["parameters"]
 
 
 def leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
