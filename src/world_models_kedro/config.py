@@ -248,6 +248,7 @@ class AttributeParams(Params):
 
 
 class ReportParams(Params):
+    first_frame: NonNegativeInt  # pictures start here (CarRacing zooms in for 50 frames)
     strip_frames: PositiveInt  # frames per strip (real vs dream)
     strip_every: PositiveInt  # steps between them
     interpolation_steps: Annotated[int, Field(ge=2)]  # frames between two real frames' latents

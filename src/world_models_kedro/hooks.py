@@ -1,18 +1,22 @@
-"""Kedro hooks: validate parameters (and leftover training states) before a pipeline runs, and
-record every node's wall time for the report."""
+"""Kedro hooks: validate parameters (and leftover training states) before a pipeline runs, record
+every node's wall time for the report, say where the whole run stands, and record the stages a
+run completed in DVC (``dvc_sync``)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
-from kedro.framework.project import settings
+from kedro.framework.project import pipelines, settings
 from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
+from world_models_kedro.dvc_sync import record_run
+from world_models_kedro.utils.progress import format_duration
 from world_models_kedro.validation import (
     ParameterSources,
     check_training_state,
@@ -94,3 +98,73 @@ class StageTimesHook:
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         self._catalog.save("stage_times", times)
+
+
+class RunProgressHook:
+    """Before each node, one line for the whole run: node k of n, time elapsed, and the time left
+    as the nodes still to run took in the last recorded run (``stage_times``), where known."""
+
+    def __init__(self) -> None:
+        self.logger = logging.getLogger("world_models_kedro.run")
+        self._order: list[str] = []
+        self._before: dict[str, float] = {}
+        self._start = 0.0
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
+        self._order = [node.name for node in pipeline.nodes]
+        self._start = time.perf_counter()
+        times = (
+            catalog.load("stage_times")
+            if "stage_times" in catalog and catalog.exists("stage_times")
+            else {}
+        )
+        self._before = {name: float(t["seconds"]) for name, t in times.items()}
+
+    @hook_impl
+    def before_node_run(self, node: Node) -> None:
+        if node.name not in self._order:
+            return
+        k = self._order.index(node.name)
+        rest = self._order[k:]
+        known = [self._before[name] for name in rest if name in self._before]
+        if len(known) == len(rest):
+            estimate = f"about {format_duration(sum(known))} left (the last run's times)"
+        elif known:
+            estimate = f"more than {format_duration(sum(known))} left ({len(rest) - len(known)} of {len(rest)} nodes never timed)"
+        else:
+            estimate = "no earlier times to estimate from"
+        self.logger.info(
+            "run: node %d of %d (%s), %s elapsed, %s",
+            k + 1, len(self._order), node.name,
+            format_duration(time.perf_counter() - self._start), estimate,
+        )  # fmt: skip
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self.logger.info(
+            "run: %d nodes in %s",
+            len(self._order), format_duration(time.perf_counter() - self._start),
+        )  # fmt: skip
+
+
+class DvcRecordHook:
+    """After a successful run, ``dvc commit`` the DVC stages it ran in full (see ``dvc_sync``)."""
+
+    def __init__(self) -> None:
+        self._ran: set[str] = set()
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._ran = set()
+
+    @hook_impl
+    def after_node_run(self, node: Node) -> None:
+        self._ran.add(node.name)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        project = Path(run_params.get("project_path") or ".")
+        record_run(
+            project, run_params, pipelines, self._ran, logging.getLogger("world_models_kedro.dvc")
+        )

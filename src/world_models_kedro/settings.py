@@ -1,10 +1,15 @@
-"""Project settings (Kedro defaults, plus the parameter-validation hook and the run env)."""
+"""Project settings (Kedro defaults, plus the project's hooks and the run env)."""
 
 from kedro.config import OmegaConfigLoader
 
-from world_models_kedro.hooks import StageTimesHook, ValidateParametersHook
+from world_models_kedro.hooks import (
+    DvcRecordHook,
+    RunProgressHook,
+    StageTimesHook,
+    ValidateParametersHook,
+)
 
-HOOKS = (ValidateParametersHook(), StageTimesHook())
+HOOKS = (ValidateParametersHook(), StageTimesHook(), RunProgressHook(), DvcRecordHook())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENV_NAME = "test"  # the Kedro environment of conf/test/dvc.yaml
 TEST_DVC_YAML = "conf/test/dvc.yaml"
 TEST_DVC_LOCK = "conf/test/dvc.lock"
 DATA_ROOT = "data/test"  # conf/test/globals.yml: data_root

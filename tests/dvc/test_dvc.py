@@ -24,6 +24,7 @@ import pytest
 from tests.dvc.conftest import (
     DATA_ROOT,
     ENV,
+    ENV_NAME,
     PROJECT_ROOT,
     TEST_DVC_LOCK,
     TEST_DVC_YAML,
@@ -234,6 +235,24 @@ def test_a_fresh_clone_with_pulled_data_is_up_to_date(dvc_repo: DvcRepo) -> None
     clone = git_clone(origin, dvc_repo.scratch / "clone_pull")
     run(["dvc", "pull", TEST_DVC_YAML], clone)
     assert status(clone) == {}
+
+
+def test_kedro_run_and_dvc_agree(dvc_repo: DvcRepo) -> None:
+    """The README's main command is ``kedro run``: the stages it ran in full are recorded in
+    dvc.lock and the DVC cache, so ``dvc status`` is clean and ``dvc repro`` runs nothing."""
+    clone = git_clone(dvc_repo.path, dvc_repo.scratch / "clone_kedro_run")
+    kedro = ["kedro", "run", f"--env={ENV_NAME}"]
+    # before (the hook switched off): kedro's outputs are not in DVC's cache
+    run([*kedro, "--pipelines=rollouts"], clone, env={**ENV, "WMK_DVC_COMMIT": "0"})
+    assert "rollouts" in changed_stages(clone)
+    result = run(kedro, clone)
+    assert "dvc: recorded rollouts, vae, encode, mdn, controller, evaluate" in result.output
+    assert status(clone) == {}
+    repro = run(["dvc", "repro", TEST_DVC_YAML], clone)
+    assert not any(stage_ran(repro.output, stage) for stage in STAGES), repro.output
+    # command-line parameters are invisible to DVC: such a run is not recorded
+    tweaked = run([*kedro, "--pipelines=evaluate", "--params=evaluate.trials=2"], clone)
+    assert "not recorded in dvc.lock: --params on the command line" in tweaked.output
 
 
 # ------------------------------------------------------------------ reproducibility

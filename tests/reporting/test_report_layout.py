@@ -242,3 +242,20 @@ def test_takecover_in_the_dream_shows_the_papers_temperature_table() -> None:
     for row in ("2086 ± 140", "193 ± 58", "918 ± 546", "1092 ± 556", "732 ± 269", "753 ± 139"):
         assert row in html, row
     assert re.search(r"<td>1.15</td>\s*<td>this run</td>\s*<td>700</td>\s*<td>700 ± 50</td>", html)
+
+
+def test_the_scores_table_reads_mean_std_min_max_n_and_leaves_blanks_blank() -> None:
+    html = render_report(report_inputs())
+    scores = re.search(r"<table.*?</table>", html, re.S).group(0)
+    header = re.findall(r"<th>(.*?)</th>", scores)
+    assert header == ["policy", "scored in", "mean", "std", "min", "max", "n"]
+    assert re.search(
+        r"<td>agent</td>\s*<td>real environment</td>\s*<td>700.25</td>\s*<td>50.50</td>"
+        r"\s*<td>640.00</td>\s*<td>760.00</td>\s*<td>3</td>",
+        scores,
+    )
+    # C's training score and the published rows have no trial count: an empty cell, never <NA>
+    assert "NA" not in scores and "nan" not in scores
+    assert re.search(
+        r"<td>906.00</td>\s*<td>21.00</td>\s*<td></td>\s*<td></td>\s*<td></td>", scores
+    )

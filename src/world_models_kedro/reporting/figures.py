@@ -50,12 +50,16 @@ def training_curves(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    # beside the axes, never over a curve
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return fig
 
 
-def frame_grid(rows: list[np.ndarray], labels: list[str], title: str) -> Figure:
-    """Rows of uint8 frames (each row (N, H, W, 3)) with a label per row."""
+def frame_grid(
+    rows: list[np.ndarray | list[np.ndarray | None]], labels: list[str], title: str
+) -> Figure:
+    """Rows of uint8 frames (each row (N, H, W, 3), or a list with ``None`` for an empty cell)
+    with a label per row."""
     n_cols = max(len(r) for r in rows)
     fig = Figure(figsize=(1.2 * n_cols, 1.3 * len(rows)))
     axes = fig.subplots(len(rows), n_cols, squeeze=False)
@@ -63,7 +67,7 @@ def frame_grid(rows: list[np.ndarray], labels: list[str], title: str) -> Figure:
         for c in range(n_cols):
             ax = axes[r][c]
             ax.axis("off")
-            if c < len(frames):
+            if c < len(frames) and frames[c] is not None:
                 ax.imshow(frames[c])
         axes[r][0].set_title(label, fontsize=8, loc="left")
     fig.suptitle(title)

@@ -60,7 +60,7 @@ def interpolation_figure(vae: ConvVAE, start: np.ndarray, end: np.ndarray, steps
     weights = torch.linspace(0, 1, steps)[:, None]
     path = decode(vae, (1 - weights) * z[0] + weights * z[1])
     return frame_grid(
-        [np.stack([start, *([np.zeros_like(start)] * (steps - 2)), end]), path],
+        [[start, *([None] * (steps - 2)), end], path],
         ["the two real frames", "decoded along the line between their codes"],
         "Latent interpolation",
     )
@@ -183,7 +183,9 @@ def world_model_pictures(
     vae, mdn = world_model.vae.model, world_model.mdn.model
     episode = _episode_for_pictures(rollouts, world_model)
     data = episode.read("observations", "actions")
-    frames, count = data["observations"], params.strip_frames
+    count = params.strip_frames
+    first = min(params.first_frame, (len(data["observations"]) - 1) // 2)  # after the intro
+    frames, actions = data["observations"][first:], data["actions"][first:]
     picks = np.linspace(0, len(frames) - 1, count).astype(int)
     reconstructions = reconstruction_figure(vae, frames[picks])
     prior = prior_samples_figure(vae, params.prior_samples, seed)
@@ -208,15 +210,15 @@ def world_model_pictures(
         vector = attribute_vector(vae, pool, has)
     start = frames[picks[0]] if has.all() or not has.any() else pool[np.flatnonzero(~has)[0]]
     arithmetic = arithmetic_figure(vae, start, vector, params.arithmetic_scales, attribute.name)
-    steps = min(len(data["actions"]), params.strip_every * (count - 1))
-    vectors = actions_to_vectors(world_model.action_space, data["actions"][:steps])
+    steps = min(len(actions), params.strip_every * (count - 1))
+    vectors = actions_to_vectors(world_model.action_space, actions[:steps])
     dreamed = open_loop_dream(vae, mdn, frames[0], vectors, params.dream_temperature, seed)
     strip = dream_strip_figure(
         frames[: steps + 1], dreamed, params.strip_every, count, params.dream_temperature
     )
     logger.info(
-        "report: pictures of %s; '%s' in %d of %d sampled frames",
-        episode.path, attribute.name, int(has.sum()), len(has),
+        "report: pictures of %s from frame %d; '%s' in %d of %d sampled frames",
+        episode.path, first, attribute.name, int(has.sum()), len(has),
     )  # fmt: skip
     return reconstructions, prior, interpolation, arithmetic, strip
 

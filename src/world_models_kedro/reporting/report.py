@@ -77,6 +77,10 @@ class ReportInputs:
     parameters: dict[str, Any]
 
 
+# The scores table's columns, in reading order.
+SCORE_COLUMNS = ["policy", "scored in", "mean", "std", "min", "max", "n"]
+
+
 def render_report(inputs: ReportInputs) -> str:
     """The report: one self-contained HTML page (every picture inlined)."""
     page = Page(f"World Models on {inputs.metrics['env']}")
@@ -111,9 +115,9 @@ def _scores(page: Page, inputs: ReportInputs) -> None:
         {"policy": name, "scored in": "real environment (published)", "mean": mean, "std": std}
         for name, mean, std in PAPER_SCORES.get(metrics["env"], [])
     ]
-    scores = pd.DataFrame(rows)
-    # whole trial counts (blank for C's training score and the published rows)
-    scores["n"] = scores["n"].astype("Int64")
+    scores = pd.DataFrame(rows).reindex(columns=SCORE_COLUMNS)
+    # whole trial counts; blank where there are none (C's training score, the published rows)
+    scores["n"] = [("" if pd.isna(n) else f"{int(n)}") for n in scores["n"]]
     page.table(scores)
     if (
         train_in == "dream"
@@ -165,7 +169,12 @@ def _agent_at_work(page: Page, inputs: ReportInputs) -> None:
     page.image(inputs.agent_video, "the trained agent in the real environment", "image/gif")
     page.image(inputs.dream_video, "the trained agent inside M's dream", "image/gif")
     page.paragraph(
-        "Left: C driving V and M in the real environment. Right: C acting inside M's dream, decoded by V.",
+        "Left: C driving V and M in the real environment. Right: C acting inside M's dream, decoded "
+        "by V, from one of the rollouts' first frames. The dream is M's imagination fed back to "
+        "itself: its errors add up step after step, and it drifts towards what M saw most in the "
+        "rollouts. Where the exploration policy spent much of its time off the track (CarRacing's "
+        "rollouts), the dreamed car soon leaves the road and the dream turns to plain grass; the "
+        "real-vs-dream strip below shows the same drift with the real episode's own actions.",
         "note",
     )
 

@@ -117,6 +117,7 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    from world_models_kedro.dvc_sync import dvc_file
     from world_models_kedro.pipeline_registry import ORDER, after_stages
 
     bootstrap_project(project)
@@ -124,7 +125,7 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
         config_loader = session.load_context().config_loader
         catalog_conf, parameters = config_loader["catalog"], config_loader["parameters"]
     conf = project / "conf"
-    target = project / "dvc.yaml" if env == "base" else conf / env / "dvc.yaml"
+    target = dvc_file(project, env)
     wdir = target.parent
     paths = {
         name: _dataset_path(cfg) for name, cfg in catalog_conf.items() if isinstance(cfg, dict)

@@ -20,7 +20,8 @@ def _use_bar() -> bool:
     return sys.stderr.isatty()
 
 
-def _fmt_duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """``42s``, ``3m07s``, ``1h05m``."""
     seconds = int(seconds)
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
@@ -86,10 +87,10 @@ class Progress:
         if self.rate_of:
             parts.append(f"{self.rate():,.0f} {self.rate_of}/s")
         parts += [f"{k} {v}" for k, v in self.postfix.items()]
-        parts.append(f"elapsed {_fmt_duration(elapsed)}")
+        parts.append(f"elapsed {format_duration(elapsed)}")
         done_here = self.done - self.initial  # the time left is judged on this run's pace only
         if done_here > 0 and self.done < self.total:
-            parts.append(f"eta {_fmt_duration(elapsed / done_here * (self.total - self.done))}")
+            parts.append(f"eta {format_duration(elapsed / done_here * (self.total - self.done))}")
         return ", ".join(parts)
 
     def close(self) -> None:

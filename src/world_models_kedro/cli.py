@@ -1,0 +1,104 @@
+"""The project's ``kedro run``: Kedro's own command, except that a user's mistake (a parameter, a
+missing package, a corrupt file, an unknown environment) reaches the terminal as its message, one
+paragraph, not as 50 lines of traceback. The traceback goes to the ``world_models_kedro.errors``
+logger (``errors.log`` in the project folder, see ``conf/logging.yml``); any other exception, a
+bug, keeps Kedro's full traceback. Kedro finds this module by its name (``<package>.cli``).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from kedro.config import MissingConfigException
+from kedro.framework.cli.project import run as kedro_run
+
+from world_models_kedro.models.world_model import IncompatibleModelsError
+from world_models_kedro.storage.checkpoints import CheckpointFileError
+from world_models_kedro.storage.episodes import EpisodeFileError
+from world_models_kedro.training.loop import ArchitectureMismatchError
+from world_models_kedro.utils.optional import MissingPackageError
+from world_models_kedro.validation import ParameterError
+
+# The errors whose message says everything a user needs (what is wrong, where, how to fix it).
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ParameterError,
+    MissingPackageError,
+    EpisodeFileError,
+    CheckpointFileError,
+    IncompatibleModelsError,
+    ArchitectureMismatchError,
+    MissingConfigException,
+)
+ERRORS_LOGGER = "world_models_kedro.errors"
+
+
+def user_error(exc: BaseException) -> BaseException | None:
+    """The first of :data:`USER_ERRORS` in ``exc``'s chain (Kedro wraps a dataset's error in its
+    own ``DatasetError``), or ``None``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, USER_ERRORS):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _traceback_hint(logger: logging.Logger) -> str:
+    files = [
+        h.baseFilename
+        for lg in (logger, logging.getLogger())
+        for h in lg.handlers
+        if isinstance(h, logging.FileHandler)
+    ]
+    return f"(the traceback: {files[0]})" if files else ""
+
+
+def explain(exc: BaseException) -> str:
+    """The message a user sees for one of :data:`USER_ERRORS`."""
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, MissingConfigException) and "conf" in str(exc):
+        conf = Path(str(exc).rsplit(": ", 1)[-1].strip()).parent
+        if conf.is_dir():
+            envs = sorted(
+                p.name for p in conf.iterdir() if p.is_dir() and not p.name.startswith(".")
+            )
+            message += f"\nthe environments in {conf}: {', '.join(envs)} (--env=<name>)"
+    return message
+
+
+def friendly(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """``callback`` with :data:`USER_ERRORS` turned into a one-message ``click`` error (exit 1)."""
+
+    @functools.wraps(callback)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except Exception as exc:
+            known = user_error(exc)
+            if known is None:
+                raise
+            logger = logging.getLogger(ERRORS_LOGGER)
+            logger.error("kedro run failed", exc_info=exc)
+            hint = _traceback_hint(logger)
+            message = explain(known)
+            raise click.ClickException(f"{message}\n{hint}" if hint else message) from None
+
+    return wrapper
+
+
+@click.group(name="world_models_kedro")
+def cli() -> None:
+    """The project's commands."""
+
+
+run = copy.copy(kedro_run)
+run.callback = friendly(kedro_run.callback)  # type: ignore[arg-type]
+cli.add_command(run, "run")

@@ -1,0 +1,100 @@
+"""A user's mistake reaches the terminal as its message; the traceback goes to errors.log."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from kedro.io import DatasetError
+
+from world_models_kedro.cli import explain, friendly, user_error
+from world_models_kedro.storage.episodes import EpisodeFileError
+from world_models_kedro.utils.optional import MissingPackageError
+from world_models_kedro.validation import ParameterError
+
+
+def test_user_error_is_found_in_kedros_wrapping() -> None:
+    cause = EpisodeFileError("Episode file 'data/01_raw/rollouts/x.npz' is corrupt")
+    try:
+        try:
+            raise cause
+        except EpisodeFileError as exc:
+            raise DatasetError("Failed while loading data from dataset rollouts") from exc
+    except DatasetError as wrapped:
+        assert user_error(wrapped) is cause
+    assert user_error(KeyError("a bug")) is None
+
+
+def test_friendly_turns_user_errors_into_one_message_and_lets_bugs_through() -> None:
+    def bad_parameter() -> None:
+        raise ParameterError(
+            "Invalid parameters:\n  - vae.epochs = 'x' (conf/base/parameters_vae.yml)"
+        )
+
+    def missing() -> None:
+        raise MissingPackageError("vizdoom is not installed: pip install -e '.[vizdoom]'")
+
+    def bug() -> None:
+        raise ZeroDivisionError("a bug keeps its traceback")
+
+    with pytest.raises(click.ClickException, match=r"ParameterError: Invalid parameters") as info:
+        friendly(bad_parameter)()
+    assert "vae.epochs" in info.value.message and info.value.__suppress_context__
+    with pytest.raises(click.ClickException, match=r"pip install -e '\.\[vizdoom\]'"):
+        friendly(missing)()
+    with pytest.raises(ZeroDivisionError):
+        friendly(bug)()
+
+
+def test_an_unknown_environment_lists_the_known_ones(tmp_path: Path) -> None:
+    from kedro.config import MissingConfigException
+
+    for env in ("base", "test", "local"):
+        (tmp_path / "conf" / env).mkdir(parents=True)
+    exc = MissingConfigException(
+        "Given configuration path either does not exist or is not a valid directory: "
+        f"{tmp_path / 'conf' / 'nonexistent'}"
+    )
+    assert f"the environments in {tmp_path / 'conf'}: base, local, test (--env=<name>)" in explain(
+        exc
+    )
+
+
+def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    kedro = Path(sys.executable).with_name("kedro")
+    return subprocess.run(
+        [str(kedro), "run", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": str(kedro.parent), "KEDRO_DISABLE_TELEMETRY": "true", "HOME": str(project)},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "logged"),
+    [
+        (
+            ["--env=test", "--params=rollouts.n_episodes=abc"],
+            "rollouts.n_episodes = 'abc' (--params on the command line)",
+            "ParameterError",
+        ),
+        (["--env=nonexistent"], "the environments in", "MissingConfigException"),
+    ],
+)
+def test_kedro_run_prints_the_message_not_the_traceback(
+    project: Path, args: list[str], expected: str, logged: str
+) -> None:
+    result = _kedro(project, *args)
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 4, result.stderr
+    assert f"(the traceback: {project / 'errors.log'})" in result.stderr
+    log = (project / "errors.log").read_text()
+    assert "Traceback (most recent call last)" in log and logged in log
