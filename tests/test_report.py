@@ -203,6 +203,46 @@ def test_a_rerun_updates_only_its_own_nodes(project_from, built_project: Path) -
     assert f"<td>{after['evaluate_agent']['finished']}</td>" in (project / REPORT).read_text()
 
 
+def test_a_damaged_stage_times_file_does_not_block_a_run(project: Path) -> None:
+    """A kill while it was written used to leave a file that stopped every later run."""
+    path = project / STAGE_TIMES
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"collect_rollouts": {"seconds": 1.2, "fin')
+    run_pipeline(project, ["rollouts"])
+    times = json.loads(path.read_text())
+    assert set(times) == {node.name for node in register_pipelines()["rollouts"].nodes}
+    assert not list(path.parent.glob(".stage_times.json.*"))  # no temporary left behind
+
+
+def test_the_json_dataset_writes_kedros_bytes_atomically(tmp_path: Path, monkeypatch) -> None:
+    from kedro_datasets.json import JSONDataset as KedroJSONDataset
+
+    from world_models_kedro.datasets import JSONDataset
+    from world_models_kedro.storage import atomic
+
+    data = {"b": [1, 2.5], "a": {"x": None}}
+    ours, kedros = tmp_path / "ours.json", tmp_path / "kedros.json"
+    args = {"indent": 2, "sort_keys": True}
+    JSONDataset(str(ours), save_args=args).save(data)
+    KedroJSONDataset(filepath=str(kedros), save_args=args).save(data)
+    assert ours.read_bytes() == kedros.read_bytes()
+    assert JSONDataset(str(ours)).load() == data
+
+    def killed(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        JSONDataset(str(ours)).save({"new": 1})
+    assert json.loads(ours.read_text()) == data and sorted(p.name for p in tmp_path.iterdir()) == [
+        "kedros.json",
+        "ours.json",
+    ]
+    ours.write_text("{")
+    with pytest.raises(DatasetError, match="ours.json' is not valid JSON"):
+        JSONDataset(str(ours)).load()
+
+
 # ------------------------------------------------------------------ ImageDataset
 def test_image_dataset_round_trips(tmp_path: Path) -> None:
     figure, axes = plt.subplots()

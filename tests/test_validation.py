@@ -45,6 +45,22 @@ def test_a_runtime_parameter_is_named_as_such(project: Path) -> None:
     assert "env.id = 'Nope-v0' (--params on the command line)" in str(error)
 
 
+def test_an_unknown_group_on_the_command_line_is_refused(project: Path) -> None:
+    """``--params=vea.epochs=5`` used to train with the defaults: nothing reads ``vea``."""
+    error = fails_before_any_node(project, ["vae"], runtime_params={"vea": {"epochs": 5}})
+    assert isinstance(error, ParameterError)
+    assert (
+        "vea (--params on the command line): no such parameter group; did you mean 'vae'?"
+        in str(error)
+    )
+
+
+def test_a_group_of_ones_own_in_a_parameters_file_may_be_set(project: Path) -> None:
+    """A node of one's own reads its own group (README, "Add your own node"): --params may set it."""
+    (project / "conf" / "test" / "parameters_mine.yml").write_text("mine:\n  scale: 1\n")
+    run_pipeline(project, ["rollouts"], runtime_params={"mine": {"scale": 2}})
+
+
 def test_negative_episode_count(project: Path) -> None:
     set_param(project, "parameters_rollouts.yml", "rollouts.n_episodes", -1)
     message = str(fails_before_any_node(project, ["rollouts"]))

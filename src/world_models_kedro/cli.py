@@ -1,6 +1,7 @@
 """The project's ``kedro run``: Kedro's own command, except that a user's mistake (a parameter, a
-missing package, a corrupt file, an unknown environment) reaches the terminal as its message, one
-paragraph, not as 50 lines of traceback. The traceback goes to the ``world_models_kedro.errors``
+missing package, a corrupt file, an unknown environment, a full disk) reaches the terminal as its
+message, one paragraph, not as 50 lines of traceback, and an interrupted run (Ctrl-C, SIGTERM) says
+what it kept and how to resume. The traceback goes to the ``world_models_kedro.errors``
 logger (``errors.log`` in the project folder, see ``conf/logging.yml``); any other exception, a
 bug, keeps Kedro's full traceback. Kedro finds this module by its name (``<package>.cli``).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,9 @@ import click
 from kedro.config import MissingConfigException
 from kedro.framework.cli.project import run as kedro_run
 
+from world_models_kedro.hooks import RUN_STATE
 from world_models_kedro.models.world_model import IncompatibleModelsError
+from world_models_kedro.storage.atomic import DiskFullError
 from world_models_kedro.storage.checkpoints import CheckpointFileError
 from world_models_kedro.storage.episodes import EpisodeFileError
 from world_models_kedro.training.loop import ArchitectureMismatchError
@@ -34,6 +38,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     IncompatibleModelsError,
     ArchitectureMismatchError,
     MissingConfigException,
+    DiskFullError,
 )
 ERRORS_LOGGER = "world_models_kedro.errors"
 
@@ -74,13 +79,47 @@ def explain(exc: BaseException) -> str:
     return message
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that the run stops the way Ctrl-C stops it."""
+
+
+class InterruptedRun(click.ClickException):
+    """How an interrupted run ends: a message, and the shell's exit code for the signal."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def interrupted_message(signal_name: str, state: dict[str, Any]) -> str:
+    """What was interrupted, what was kept, how to resume."""
+    where = (
+        f" during node {state['k']} of {state['n']} ({state['node']})" if state.get("node") else ""
+    )
+    return (
+        f"Interrupted by {signal_name}{where}. Kept: every episode, epoch and generation already "
+        "saved (files are written whole or not at all; V, M and C keep a training state after "
+        "each epoch or generation). Run the same command again to resume where it stopped."
+    )
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted
+
+
 def friendly(callback: Callable[..., Any]) -> Callable[..., Any]:
-    """``callback`` with :data:`USER_ERRORS` turned into a one-message ``click`` error (exit 1)."""
+    """``callback`` with :data:`USER_ERRORS` turned into a one-message ``click`` error (exit 1),
+    and SIGTERM or Ctrl-C into a message that says what was kept (exit 143 or 130)."""
 
     @functools.wraps(callback)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
         try:
             return callback(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            name, code = ("SIGTERM", 143) if isinstance(exc, Interrupted) else ("Ctrl-C", 130)
+            logging.getLogger(ERRORS_LOGGER).error("kedro run interrupted", exc_info=exc)
+            raise InterruptedRun(interrupted_message(name, RUN_STATE), code) from None
         except Exception as exc:
             known = user_error(exc)
             if known is None:
@@ -90,6 +129,8 @@ def friendly(callback: Callable[..., Any]) -> Callable[..., Any]:
             hint = _traceback_hint(logger)
             message = explain(known)
             raise click.ClickException(f"{message}\n{hint}" if hint else message) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 

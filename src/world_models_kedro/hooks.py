@@ -12,10 +12,12 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines, settings
 from kedro.io import DataCatalog
+from kedro.io.core import DatasetError
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
 from world_models_kedro.dvc_sync import record_run
+from world_models_kedro.storage.atomic import sweep_temporaries
 from world_models_kedro.utils.progress import format_duration
 from world_models_kedro.validation import (
     ParameterSources,
@@ -65,6 +67,36 @@ class ValidateParametersHook:
             )
 
 
+def read_stage_times(catalog: DataCatalog) -> dict[str, Any]:
+    """The ``stage_times`` catalog entry, or ``{}`` when there is none or it is damaged (a
+    wall-time record must never stop a run; the next save replaces it)."""
+    if "stage_times" not in catalog or not catalog.exists("stage_times"):
+        return {}
+    try:
+        times = catalog.load("stage_times")
+    except DatasetError as exc:
+        logging.getLogger(__name__).warning("stage times: %s; starting a new record", exc)
+        return {}
+    return times if isinstance(times, dict) else {}
+
+
+class SweepTemporariesHook:
+    """Before a run, remove the temporary files a killed run left beside or inside the outputs it
+    is about to write (a hidden temporary in a DVC-tracked folder makes ``dvc status`` report the
+    folder modified)."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
+        logger = logging.getLogger(__name__)
+        for name in sorted(pipeline.all_outputs() | {"stage_times"}):
+            dataset = catalog.get(name) if name in catalog else None
+            path = getattr(dataset, "_filepath", None) or getattr(dataset, "_path", None)
+            if path is None:
+                continue
+            for removed in sweep_temporaries(str(path)):
+                logger.info("swept %s (left by an interrupted run)", removed)
+
+
 class StageTimesHook:
     """Records each node's wall time in the ``stage_times`` catalog entry (a small JSON file).
 
@@ -79,7 +111,7 @@ class StageTimesHook:
     @hook_impl
     def before_pipeline_run(self, catalog: DataCatalog) -> None:
         self._catalog = catalog if "stage_times" in catalog else None
-        if self._catalog is not None and not self._catalog.exists("stage_times"):
+        if self._catalog is not None and not read_stage_times(self._catalog):
             self._catalog.save("stage_times", {})
 
     @hook_impl
@@ -92,12 +124,16 @@ class StageTimesHook:
         if self._catalog is None or node.name not in self._started:
             return
         seconds = time.perf_counter() - self._started[node.name]
-        times = self._catalog.load("stage_times") if self._catalog.exists("stage_times") else {}
+        times = read_stage_times(self._catalog)
         times[node.name] = {
             "seconds": round(seconds, 2),
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         self._catalog.save("stage_times", times)
+
+
+# Where the current run stands (node, k, n): what an interrupted run's message names (cli.py).
+RUN_STATE: dict[str, Any] = {}
 
 
 class RunProgressHook:
@@ -114,11 +150,8 @@ class RunProgressHook:
     def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
         self._order = [node.name for node in pipeline.nodes]
         self._start = time.perf_counter()
-        times = (
-            catalog.load("stage_times")
-            if "stage_times" in catalog and catalog.exists("stage_times")
-            else {}
-        )
+        RUN_STATE.clear()
+        times = read_stage_times(catalog)
         self._before = {name: float(t["seconds"]) for name, t in times.items()}
 
     @hook_impl
@@ -126,6 +159,7 @@ class RunProgressHook:
         if node.name not in self._order:
             return
         k = self._order.index(node.name)
+        RUN_STATE.update(node=node.name, k=k + 1, n=len(self._order))
         rest = self._order[k:]
         known = [self._before[name] for name in rest if name in self._before]
         if len(known) == len(rest):

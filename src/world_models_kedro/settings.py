@@ -6,10 +6,17 @@ from world_models_kedro.hooks import (
     DvcRecordHook,
     RunProgressHook,
     StageTimesHook,
+    SweepTemporariesHook,
     ValidateParametersHook,
 )
 
-HOOKS = (ValidateParametersHook(), StageTimesHook(), RunProgressHook(), DvcRecordHook())
+HOOKS = (
+    ValidateParametersHook(),
+    SweepTemporariesHook(),
+    StageTimesHook(),
+    RunProgressHook(),
+    DvcRecordHook(),
+)
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

@@ -7,6 +7,7 @@ the model the parameters describe. Nothing here imports Kedro.
 
 from __future__ import annotations
 
+import difflib
 import glob
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,6 +50,16 @@ class ParameterSources:
                 )
             files += sorted(Path(f) for f in found)
         return files
+
+    def file_groups(self) -> set[str]:
+        """The top-level parameter groups the env's parameter files set."""
+        groups: set[str] = set()
+        for file in self._files():
+            try:
+                groups.update((yaml.safe_load(file.read_text()) or {}).keys())
+            except (OSError, yaml.YAMLError, AttributeError):
+                continue
+        return groups
 
     def locate(self, dotted: str) -> str:
         keys = dotted.split(".")
@@ -114,7 +125,7 @@ def _pydantic_problems(root: str, value: Any, model: Any, sources: ParameterSour
 
 def validate_parameters(params: Mapping[str, Any], sources: ParameterSources) -> None:
     """Validate every known parameter group in ``params`` (root name -> value)."""
-    problems: list[str] = []
+    problems: list[str] = unknown_groups(sources)
     for root, value in params.items():
         if root in PARAMETER_MODELS:
             problems += _pydantic_problems(root, value, PARAMETER_MODELS[root], sources)
@@ -129,6 +140,23 @@ def validate_parameters(params: Mapping[str, Any], sources: ParameterSources) ->
         )
     if problems:
         raise ParameterError("Invalid parameters:\n  - " + "\n  - ".join(problems))
+
+
+def unknown_groups(sources: ParameterSources) -> list[str]:
+    """``--params`` groups that no parameters file and no part of ``config.py`` knows (a typo
+    such as ``vea.epochs=5`` would otherwise be ignored: nothing reads ``vea``)."""
+    runtime = sources.runtime_params or {}
+    known = set(PARAMETER_MODELS) | set(SCALAR_PARAMETERS) | sources.file_groups()
+    problems = []
+    for root in sorted({str(key).split(".")[0] for key in runtime}):
+        if root not in known:
+            close = difflib.get_close_matches(root, sorted(known), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            problems.append(
+                f"{root} (--params on the command line): no such parameter group; {hint}"
+                f"the groups: {', '.join(sorted(known))}"
+            )
+    return problems
 
 
 def _cross_checks(params: Mapping[str, Any], sources: ParameterSources) -> list[str]:

@@ -98,3 +98,65 @@ def test_kedro_run_prints_the_message_not_the_traceback(
     assert f"(the traceback: {project / 'errors.log'})" in result.stderr
     log = (project / "errors.log").read_text()
     assert "Traceback (most recent call last)" in log and logged in log
+
+
+@pytest.mark.parametrize(
+    ("sig", "name", "code"), [("SIGTERM", "SIGTERM", 143), ("SIGINT", "Ctrl-C", 130)]
+)
+def test_an_interrupted_run_says_what_it_kept_and_how_to_resume(
+    project: Path, sig: str, name: str, code: int
+) -> None:
+    import signal
+    import time
+
+    kedro = Path(sys.executable).with_name("kedro")
+    log = project / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                str(kedro),
+                "run",
+                "--env=test",
+                "--pipelines=rollouts",
+                "--params=rollouts.n_episodes=400",
+            ],
+            cwd=project,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={
+                "PATH": str(kedro.parent),
+                "KEDRO_DISABLE_TELEMETRY": "true",
+                "HOME": str(project),
+            },
+        )
+        deadline = time.monotonic() + 120
+        while "rollouts: " not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        proc.send_signal(getattr(signal, sig))
+        assert proc.wait(timeout=120) == code, log.read_text()
+    output = log.read_text()
+    assert f"Interrupted by {name} during node 1 of 2 (collect_rollouts)" in output
+    assert "Run the same command again to resume" in output
+    assert "Traceback" not in output.split("Interrupted by")[-1]
+
+
+def test_a_full_disk_names_the_file(tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import os
+
+    from world_models_kedro.storage import atomic
+    from world_models_kedro.storage.atomic import DiskFullError, atomic_write_bytes
+
+    target = tmp_path / "mdn_training_state.pt"
+    target.write_bytes(b"the last good state")
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(DiskFullError, match=f"while writing '{target}'") as info:
+        atomic_write_bytes(target, b"a new state")
+    assert user_error(info.value) is info.value
+    assert target.read_bytes() == b"the last good state"
