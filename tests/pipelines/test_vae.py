@@ -87,6 +87,22 @@ def test_changed_hyperparameters_train_from_scratch(project_from, built_project:
     assert history["epoch"].tolist() == [1]
     assert history["train_loss"][0] != reference["train_loss"][0]
     assert load(project / VAE_STATE)["fingerprint"]["params"]["learning_rate"] == 0.003
+    # the state of the other settings is kept aside, not overwritten
+    aside = project / VAE_STATE.with_name("vae_training_state.aside-1.pt")
+    assert aside.read_bytes() == (built_project / VAE_STATE).read_bytes()
+
+
+def test_fewer_epochs_keep_the_longer_training_aside(
+    project_from, built_project: Path, caplog
+) -> None:
+    """After ``vae.epochs=2``, a plain run (1 epoch) trains afresh but never loses the 2 epochs."""
+    project = project_from(built_project, only=[ROLLOUTS_DIR, VAE_STATE])
+    run_pipeline(project, ["vae"], runtime_params=epochs(2))
+    longer = (project / VAE_STATE).read_bytes()
+    run_pipeline(project, ["vae"])
+    assert load(project / VAE_STATE)["epoch"] == 1
+    assert (project / VAE_STATE.with_name("vae_training_state.aside-1.pt")).read_bytes() == longer
+    assert "vae.epochs: 2 or more" in caplog.text
 
 
 def test_nan_loss_names_epoch_and_batch_and_keeps_the_checkpoint(

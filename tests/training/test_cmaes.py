@@ -190,6 +190,7 @@ def test_other_settings_start_over_with_a_warning(
     assert len(warnings) == 1 and str(state.path) in warnings[0]
     assert "other settings" in warnings[0]
     assert state.read()["fingerprint"] == make_spec(Fitness()).fingerprint
+    assert TrainingState(tmp_path / "state.aside-1.pt").read()["generation"] == 3
 
 
 def test_a_state_with_more_generations_starts_over(
@@ -203,6 +204,10 @@ def test_a_state_with_more_generations_starts_over(
     assert fitness.generations == list(range(GENERATIONS))
     assert_same_result(result, straight)
     assert any(str(state.path) in r.getMessage() for r in caplog.records)
+    # the longer search is kept, not overwritten, and the message says how to continue it
+    aside = tmp_path / "state.aside-1.pt"
+    assert TrainingState(aside).read()["generation"] == GENERATIONS + 2
+    assert f"controller.generations: {GENERATIONS + 2} or more" in caplog.text
 
 
 def test_raising_generations_continues_the_search(tmp_path: Path, straight: CMAESResult) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from world_models_kedro.storage.atomic import atomic_write_bytes
+from world_models_kedro.storage.atomic import atomic_path, atomic_write_bytes
 
 
 class CheckpointFileError(ValueError):
@@ -60,6 +61,19 @@ class TrainingState:
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+
+    def set_aside(self) -> Path:
+        """Keep a copy of the saved state beside it (``<stem>.aside-<k><suffix>``, the first free
+        k) before a training that will overwrite it; the copy's path. The state itself stays
+        until that training saves its first epoch or generation."""
+        k = 1
+        while (
+            target := self.path.with_name(f"{self.path.stem}.aside-{k}{self.path.suffix}")
+        ).exists():
+            k += 1
+        with atomic_path(target) as tmp:
+            shutil.copyfile(self.path, tmp)
+        return target
 
     def __repr__(self) -> str:
         return f"TrainingState({str(self.path)!r})"

@@ -68,17 +68,18 @@ def _restore(
         return None
     if saved.get("fingerprint") != spec.fingerprint:
         logger.warning(
-            "controller: the CMA-ES state %s was made with other settings; starting over",
-            state.path,
-        )
+            "controller: the CMA-ES state %s was made with other settings; starting over, a copy of "
+            "the old state kept as %s",
+            state.path, state.set_aside(),
+        )  # fmt: skip
         return None
     if saved["generation"] > spec.generations:
         logger.warning(
-            "controller: the CMA-ES state %s has %d generations, more than %d; starting over",
-            state.path,
+            "controller: the CMA-ES state %s has %d generations, more than %d; starting over, a "
+            "copy of the old state kept as %s (to continue it instead: controller.generations: %d or more)",
+            state.path, saved["generation"], spec.generations, state.set_aside(),
             saved["generation"],
-            spec.generations,
-        )
+        )  # fmt: skip
         return None
     logger.info(
         "controller: resuming CMA-ES from %s after generation %d", state.path, saved["generation"]

@@ -3,7 +3,8 @@
 Resuming: the training state (model, optimizer, epoch, history) is written atomically after every
 epoch. A re-run with the same settings continues after the last finished epoch; raising ``epochs``
 continues training. A saved state with another architecture is an error (the caller names the
-parameter); one made with other data or hyperparameters is set aside and training starts over.
+parameter); one made with other data or hyperparameters, or with more epochs than asked for, is
+copied aside (``<state>.aside-<k>.pt``, never deleted) and training starts over.
 """
 
 from __future__ import annotations
@@ -151,20 +152,20 @@ def restore(
         )
     if saved.get("fingerprint") != spec.fingerprint:
         logger.warning(
-            "%s: the training state %s was made with other data or settings (%s); training from scratch",
-            spec.name,
-            state.path,
+            "%s: the training state %s was made with other data or settings (%s); training from "
+            "scratch, a copy of the old state kept as %s",
+            spec.name, state.path,
             "; ".join(_diff(saved.get("fingerprint", {}), spec.fingerprint))[:500],
-        )
+            state.set_aside(),
+        )  # fmt: skip
         return 0, []
     if saved["epoch"] > spec.epochs:
         logger.warning(
-            "%s: the training state %s has %d epochs, more than the %d asked for; training from scratch",
-            spec.name,
-            state.path,
+            "%s: the training state %s has %d epochs, more than the %d asked for; training from "
+            "scratch, a copy of the old state kept as %s (to continue it instead: %s.epochs: %d or more)",
+            spec.name, state.path, saved["epoch"], spec.epochs, state.set_aside(), spec.name,
             saved["epoch"],
-            spec.epochs,
-        )
+        )  # fmt: skip
         return 0, []
     spec.model.load_state_dict(saved["model"])
     spec.optimizer.load_state_dict(saved["optimizer"])
