@@ -221,18 +221,26 @@ class EvaluateParams(Params):
 
 
 # ---------------------------------------------------------------- iterative training
-class IterateParams(Params):
-    """One round of the paper's iterative training (its section 5), ``--pipelines=iterate``: the
-    trained agent plays the real environment, exploring part of the time, M is fine-tuned on those
-    episodes together with the first rollouts, and C is trained again in the new M's dream."""
+class ExplorationMix(Params):
+    """How the trained agent explores in one set of its episodes."""
 
-    episodes: NonNegativeInt  # real episodes the trained agent plays
     # share of the agent's held segments (policy.hold_steps frames each) played by the
     # exploration policy instead of C: 0 plays C alone, 1 explores only
     explore: Annotated[float, Field(ge=0, le=1)]
     # the policy of those segments (null: rollouts.policy). Long holds take the agent to the walls
     # on both sides, where C's own behaviour only shows M one of them.
     policy: PolicyParams | None
+
+
+class IterateParams(Params):
+    """One round of the paper's iterative training (its section 5), ``--pipelines=iterate``: the
+    trained agent plays the real environment, exploring part of the time, M is fine-tuned on those
+    episodes together with the first rollouts, and C is trained again in the new M's dream."""
+
+    episodes: NonNegativeInt  # real episodes the trained agent plays, in each exploration mix
+    # one set of ``episodes`` episodes per mix (folder mix<k>/ of agent_rollouts); episode i of
+    # every mix starts from the same seed (common random numbers: the mixes differ by exploring)
+    exploration: Annotated[list[ExplorationMix], Field(min_length=1)]
     mdn_epochs: PositiveInt  # M's fine-tuning epochs over the old and the new episodes
     workers: NonNegativeInt | None  # worker processes; null or 0: every core
 

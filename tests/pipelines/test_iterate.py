@@ -47,13 +47,30 @@ def iterated(built_project: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return path
 
 
+def agent_ids(project: Path) -> list[str]:
+    """``mix<k>/episode_<i>`` of every agent episode on disk."""
+    folder = project / AGENT_ROLLOUTS
+    return sorted(p.relative_to(folder).as_posix()[:-4] for p in folder.rglob("*.npz"))
+
+
 def test_one_round(iterated: Path) -> None:
-    ids = file_ids(iterated / AGENT_ROLLOUTS)
-    assert ids == [f"episode_{i:06d}" for i in range(EPISODES)]
-    episode = EpisodeDataset(str(iterated / AGENT_ROLLOUTS / f"{ids[0]}.npz")).load()
-    settings = episode.meta["settings"]
-    assert settings["explore"] == 0.5
-    assert settings["policy"] == conf_group("rollouts.policy")  # iterate.policy null: the rollouts'
+    # conf/test: two exploration mixes of EPISODES episodes each, in folders mix0/ and mix1/
+    assert agent_ids(iterated) == [
+        f"mix{k}/episode_{i:06d}" for k in range(2) for i in range(EPISODES)
+    ]
+    for k, explore in enumerate((0.5, 1.0)):
+        episode = EpisodeDataset(
+            str(iterated / AGENT_ROLLOUTS / f"mix{k}/episode_000000.npz")
+        ).load()
+        settings = episode.meta["settings"]
+        assert settings["explore"] == explore
+        assert settings["policy"] == conf_group("rollouts.policy")  # policy null: the rollouts'
+    # the same seed starts episode i of every mix; the mixes differ by what they explore
+    first = [
+        EpisodeDataset(str(iterated / AGENT_ROLLOUTS / f"mix{k}/episode_000001.npz")).load()
+        for k in range(2)
+    ]
+    assert first[0].meta["episode_seed"] == first[1].meta["episode_seed"]
     mdn = load_checkpoint(iterated / MDN_MODEL)
     assert settings["mdn_sha256"] == mdn["weights_sha256"]
     refined = load_checkpoint(iterated / REFINED_MDN)
@@ -69,20 +86,40 @@ def test_one_round(iterated: Path) -> None:
 
 def test_a_rerun_reuses_the_agents_episodes(project_from, iterated: Path) -> None:
     project = project_from(iterated)
-    before = {p.name: p.read_bytes() for p in (project / AGENT_ROLLOUTS).iterdir()}
+    folder = project / AGENT_ROLLOUTS
+    before = {p: p.read_bytes() for p in folder.rglob("*.npz")}
     run_pipeline(project, ["iterate"])
-    after = {p.name: p.read_bytes() for p in (project / AGENT_ROLLOUTS).iterdir()}
-    assert after == before
+    after = {p: p.read_bytes() for p in folder.rglob("*.npz")}
+    assert after == before and len(after) == 2 * EPISODES
 
 
 def test_episodes_of_another_exploration_are_refused(project_from, iterated: Path) -> None:
     project = project_from(iterated)
-    set_param(project, "parameters_iterate.yml", "iterate.explore", 0.25)
+    set_param(
+        project,
+        "parameters_iterate.yml",
+        "iterate.exploration",
+        [{"explore": 0.25, "policy": None}, {"explore": 1.0, "policy": None}],
+    )
     with pytest.raises(Exception) as info:
         run_pipeline(project, ["iterate"])
     error = in_chain(info.value, ValueError)
     assert error is not None and "agent_rollouts" in str(error) and "explore" in str(error)
-    assert len(file_ids(project / AGENT_ROLLOUTS)) == EPISODES  # nothing lost
+    assert len(agent_ids(project)) == 2 * EPISODES  # nothing lost
+
+
+def test_episodes_outside_the_mix_folders_are_refused(project_from, iterated: Path) -> None:
+    """Fewer mixes than the folders on disk: the extra mix's episodes would go downstream."""
+    project = project_from(iterated)
+    set_param(
+        project, "parameters_iterate.yml", "iterate.exploration", [{"explore": 0.5, "policy": None}]
+    )
+    with pytest.raises(Exception) as info:
+        run_pipeline(project, ["iterate"])
+    error = in_chain(info.value, ValueError)
+    assert error is not None and "outside the folders of the 1 exploration mix" in str(error)
+    assert "mix1/episode_000000" in str(error)
+    assert len(agent_ids(project)) == 2 * EPISODES
 
 
 def sequences(project: Path) -> dict:

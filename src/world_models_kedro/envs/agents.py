@@ -289,6 +289,35 @@ def agent_rollout_settings(spec: AgentSpec, seed: int) -> dict[str, Any]:
     }
 
 
+def mix_folder(k: int) -> str:
+    """The agent_rollouts sub-folder of exploration mix ``k``."""
+    return f"mix{k}"
+
+
+def split_by_mix(
+    on_disk: Mapping[str, dict[str, Any]], mixes: int
+) -> list[dict[str, dict[str, Any]]]:
+    """The agent's episodes on disk (``mix<k>/<episode id>``: metadata) as one index per mix;
+    an episode outside the mix folders (an older layout, or more mixes than asked for) is an
+    error that names it: downstream stages would use it."""
+    by_mix: list[dict[str, dict[str, Any]]] = [{} for _ in range(mixes)]
+    stray = []
+    for pid, meta in on_disk.items():
+        folder, _, rest = pid.partition("/")
+        k = next((k for k in range(mixes) if folder == mix_folder(k)), None)
+        if k is None or not rest:
+            stray.append(pid)
+        else:
+            by_mix[k][rest] = meta
+    if stray:
+        raise ValueError(
+            f"agent_rollouts holds {len(stray)} episode(s) outside the folders of the "
+            f"{mixes} exploration mix(es) of iterate.exploration ({sorted(stray)[0]}, ...): "
+            "delete them (or the agent_rollouts folder) or restore the mixes; nothing was written"
+        )
+    return by_mix
+
+
 def collect_agent_rollouts(
     on_disk: Mapping[str, dict[str, Any]],
     spec: AgentSpec,

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from world_models_kedro.config import EnvParams, IterateParams, MDNParams, RolloutParams
-from world_models_kedro.envs.agents import AgentSpec
+from world_models_kedro.envs.agents import AgentSpec, mix_folder, split_by_mix
 from world_models_kedro.envs.agents import collect_agent_rollouts as collect
 from world_models_kedro.models.world_model import MDNCheckpoint, WorldModel
 from world_models_kedro.storage.checkpoints import TrainingState
@@ -32,20 +32,23 @@ def collect_agent_rollouts(
     rollout_params: dict[str, Any],
     seed: int,
 ) -> Iterator[dict[str, dict[str, Any]]]:
-    """A generator node: the trained agent's real episodes (``iterate.policy``, or the rollouts'
-    policy, playing a share ``iterate.explore`` of them), saved one by one; resumes like rollouts."""
+    """A generator node: the trained agent's real episodes, ``iterate.episodes`` for each mix of
+    ``iterate.exploration`` (``mix<k>/episode_<i>``), saved one by one; resumes like rollouts."""
     params = IterateParams(**iterate)
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model, controller_model)
-    spec = AgentSpec(
-        EnvParams(**env),
-        world_model,
-        world_model.controller.spec,
-        exploration=params.policy or RolloutParams(**rollout_params).policy,
-        explore=params.explore,
-    )
+    default_policy = RolloutParams(**rollout_params).policy
     workers = resolve_workers(params.workers)
-    for pid, episode in collect(on_disk, spec, params.episodes, workers, seed, logger):
-        yield {pid: episode}
+    by_mix = split_by_mix(on_disk, len(params.exploration))
+    for k, mix in enumerate(params.exploration):
+        spec = AgentSpec(
+            EnvParams(**env),
+            world_model,
+            world_model.controller.spec,
+            exploration=mix.policy or default_policy,
+            explore=mix.explore,
+        )
+        for pid, episode in collect(by_mix[k], spec, params.episodes, workers, seed, logger):
+            yield {f"{mix_folder(k)}/{pid}": episode}
 
 
 def refine_mdn(
