@@ -108,6 +108,6 @@ def record_run(
         return []
     logger.info(
         "dvc: recorded %s in %s and the DVC cache: `dvc status %s` agrees with this run",
-        ", ".join(stages), rel.replace("dvc.yaml", "dvc.lock"), "" if rel == "dvc.yaml" else rel,
+        ", ".join(stages), rel.replace("dvc.yaml", "dvc.lock"), rel,
     )  # fmt: skip
     return stages
