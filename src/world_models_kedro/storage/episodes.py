@@ -20,6 +20,7 @@ import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
 from world_models_kedro.storage.atomic import atomic_path
+from world_models_kedro.storage.schema import schema_problems
 
 META_KEY = "meta"
 # What np.load and zipfile raise on truncated, corrupt or non-npz files.
@@ -62,6 +63,20 @@ def write_npz(handle: Any, arrays: dict[str, np.ndarray], compression_level: int
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
+class ArrayDict(dict):
+    """The arrays read from one episode file: a missing one is an error naming the file (not a
+    bare ``KeyError`` far from it)."""
+
+    def __init__(self, path: str, files: list[str]) -> None:
+        super().__init__()
+        self.path, self.files = path, files
+
+    def __missing__(self, key: str) -> Any:
+        raise EpisodeFileError(
+            f"Episode file '{self.path}' has no array '{key}' (it has {self.files})"
+        )
+
+
 class Episode(Mapping[str, np.ndarray]):
     """Read-only view of one episode file: ``episode["observations"]`` reads that array only.
 
@@ -87,16 +102,25 @@ class Episode(Mapping[str, np.ndarray]):
                     raise EpisodeFileError(
                         f"Episode file '{self.path}' has no array {missing} (it has {npz.files})"
                     )
-                out: dict[str, Any] = {}
+                out = ArrayDict(self.path, npz.files)
                 for key in wanted:
                     out[key] = json.loads(str(npz[key])) if key == META_KEY else npz[key]
-                return out
+                if self._meta is None and META_KEY in npz.files:
+                    self._meta = out.get(META_KEY) or json.loads(str(npz[META_KEY]))
         except EpisodeFileError:
             raise
         except FileNotFoundError as exc:
             raise EpisodeFileError(f"Episode file '{self.path}' does not exist.") from exc
         except _CORRUPT as exc:
             raise corrupt_file_error(self.path, exc) from exc
+        problems = schema_problems(out, self._meta or {})
+        if problems:
+            raise EpisodeFileError(
+                f"Episode file '{self.path}' does not hold a valid episode: {'; '.join(problems)}. "
+                "Something other than this project changed it: delete it and run the pipeline "
+                "that writes it again."
+            )
+        return out
 
     @property
     def meta(self) -> dict[str, Any]:
