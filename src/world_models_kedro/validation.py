@@ -146,6 +146,8 @@ def unknown_groups(sources: ParameterSources) -> list[str]:
     """``--params`` groups that no parameters file and no part of ``config.py`` knows (a typo
     such as ``vea.epochs=5`` would otherwise be ignored: nothing reads ``vea``)."""
     runtime = sources.runtime_params or {}
+    if not runtime:  # nothing to check: do not read every parameters file for nothing
+        return []
     known = set(PARAMETER_MODELS) | set(SCALAR_PARAMETERS) | sources.file_groups()
     problems = []
     for root in sorted({str(key).split(".")[0] for key in runtime}):

@@ -63,15 +63,21 @@ def test_an_unknown_environment_lists_the_known_ones(tmp_path: Path) -> None:
     )
 
 
+KEDRO = Path(sys.executable).with_name("kedro")
+
+
+def _environment(project: Path) -> dict[str, str]:
+    return {"PATH": str(KEDRO.parent), "KEDRO_DISABLE_TELEMETRY": "true", "HOME": str(project)}
+
+
 def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    kedro = Path(sys.executable).with_name("kedro")
     return subprocess.run(
-        [str(kedro), "run", *args],
+        [str(KEDRO), "run", *args],
         cwd=project,
         capture_output=True,
         text=True,
         timeout=300,
-        env={"PATH": str(kedro.parent), "KEDRO_DISABLE_TELEMETRY": "true", "HOME": str(project)},
+        env=_environment(project),
         check=False,
     )
 
@@ -109,12 +115,11 @@ def test_an_interrupted_run_says_what_it_kept_and_how_to_resume(
     import signal
     import time
 
-    kedro = Path(sys.executable).with_name("kedro")
     log = project / "run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
             [
-                str(kedro),
+                str(KEDRO),
                 "run",
                 "--env=test",
                 "--pipelines=rollouts",
@@ -124,11 +129,7 @@ def test_an_interrupted_run_says_what_it_kept_and_how_to_resume(
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
-            env={
-                "PATH": str(kedro.parent),
-                "KEDRO_DISABLE_TELEMETRY": "true",
-                "HOME": str(project),
-            },
+            env=_environment(project),
         )
         deadline = time.monotonic() + 120
         while "rollouts: " not in log.read_text() and time.monotonic() < deadline:
