@@ -166,3 +166,36 @@ def test_the_controller_stage_alone_checks_m_and_the_env_too(project: Path) -> N
     set_param(project, "parameters_controller.yml", "controller.train_in", "dream")
     message = str(fails_before_any_node(project, ["controller"]))
     assert "controller.dream.done_rule" in message and "mdn.model.predict_done" in message
+
+
+def test_counts_that_cannot_fit_the_machine_fail_at_start(project: Path) -> None:
+    """The fault campaign: a billion rollouts built a 6 GB list before a MemoryError, and a
+    population of 10^8 ran silently for minutes."""
+    error = fails_before_any_node(
+        project, ["rollouts"], runtime_params={"rollouts": {"n_episodes": 10**12}}
+    )
+    assert "rollouts.n_episodes = 1,000,000,000,000 (--params on the command line)" in str(error)
+    assert "GB free" in str(error)
+    error = fails_before_any_node(
+        project, ["controller"], runtime_params={"controller": {"population": 10**11}}
+    )
+    assert "controller.population = 100,000,000,000 (--params on the command line)" in str(error)
+    assert "of memory" in str(error)
+
+
+def test_the_capacity_rule_on_made_up_machines() -> None:
+    from world_models_kedro.validation import ParameterSources, capacity_problems
+
+    sources = ParameterSources(Path("conf"), "test")
+    params = {
+        "rollouts": {"n_episodes": 10_000},
+        "controller": {"population": 64},
+        "vae": {"model": {"z_dim": 32}},
+    }
+    assert capacity_problems(params, sources, free_disk=10_240_000, memory=10**6) == []
+    assert (
+        len(capacity_problems(params, sources, free_disk=10_239_999, memory=10**6)) == 1
+    )  # 10,000 x 1,024 bytes
+    # 64 candidates x 33 weights x 8 bytes x 3 copies = 50,688 bytes
+    assert capacity_problems(params, sources, free_disk=10**8, memory=50_688) == []
+    assert len(capacity_problems(params, sources, free_disk=10**8, memory=50_687)) == 1

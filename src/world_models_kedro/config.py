@@ -97,7 +97,19 @@ class VAEModelParams(Params):
     channels: tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt]
 
 
-class VAEParams(Params):
+class EpochTrainingParams(Params):
+    """What V and M share about their epochs' outcome."""
+
+    # The model a run returns: "best", the epoch with the lowest validation loss (the last epoch
+    # when nothing is held out), or "last". The training state keeps both.
+    keep: Literal["best", "last"]
+    # An epoch whose loss (validation, else training) exceeds the lowest so far, or the untrained
+    # model's, by more than this many times max(|that loss|, 1) has diverged: training stops and
+    # nothing of that epoch is saved (null: never stop, only on NaN/inf).
+    divergence_tolerance: PositiveFloat | None
+
+
+class VAEParams(EpochTrainingParams):
     model: VAEModelParams
     kl_tolerance: Annotated[float, Field(ge=0)]  # free bits: KL >= kl_tolerance * z_dim
     kl_weight: Annotated[float, Field(ge=0)]
@@ -130,7 +142,7 @@ class MDNModelParams(Params):
     restart_input: bool
 
 
-class MDNParams(Params):
+class MDNParams(EpochTrainingParams):
     model: MDNModelParams
     sequence_length: PositiveInt  # steps per training window
     epochs: NonNegativeInt

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from world_models_kedro.dvc_repair import check_and_repair
+
 BASE_ENV = "base"
 LOCAL_ENV = "local"  # Kedro's default run environment: base plus conf/local
 OPT_OUT = "WMK_DVC_COMMIT"  # set to 0 to never record
@@ -91,6 +93,7 @@ def record_run(
         return []
     env = run_params.get("env") or LOCAL_ENV
     target = dvc_file(project, BASE_ENV if env == LOCAL_ENV else env)
+    check_and_repair(project, logger)  # a dvc killed while writing its files blocks `dvc commit`
     declared = (yaml.safe_load(target.read_text()) or {}).get("stages", {})
     stages = complete_stages(declared, pipelines, ran)
     if not stages:

@@ -46,8 +46,8 @@ class ValidateParametersHook:
                 if name.startswith("params:")
             }
         )
-        if "controller" in roots:  # C's dream needs M's heads and the env's reward: check together
-            roots = sorted({*roots, "mdn", "env"})
+        if "controller" in roots:  # C's dream needs M's heads and the env's reward, its size V's
+            roots = sorted({*roots, "mdn", "env", "vae"})
         params = {
             root: catalog.load(f"params:{root}") for root in roots if f"params:{root}" in catalog
         }

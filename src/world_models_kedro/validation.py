@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import glob
+import os
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +135,7 @@ def validate_parameters(params: Mapping[str, Any], sources: ParameterSources) ->
             problems += _pydantic_problems(root, value, SCALAR_PARAMETERS[root], sources)
     if not problems:
         problems += _cross_checks(params, sources)
+        problems += capacity_problems(params, sources, *machine_capacity())
     if "env" in params and not problems:
         controller = params.get("controller") or {}
         problems += check_environment(
@@ -184,6 +187,53 @@ def _cross_checks(params: Mapping[str, Any], sources: ParameterSources) -> list[
                 f"the dream: set mdn.model.predict_reward: true ({sources.locate('mdn.model.predict_reward')}) "
                 f"or env.dream_reward_per_step ({sources.locate('env.dream_reward_per_step')})"
             )
+    return problems
+
+
+# Lower bounds, so that a count they reject could never have fitted: the smallest episode file
+# (metadata and array headers alone: about 1.5 KB) and pycma's float64 copies of every candidate
+# (arz, ary, arx), each at least z_dim + 1 weights long.
+EPISODE_FILE_MIN_BYTES = 1024
+CMAES_COPIES = 3
+
+
+def machine_capacity(path: str | Path = ".") -> tuple[int, int]:
+    """(free bytes on the disk that holds ``path``, this machine's memory in bytes)."""
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return shutil.disk_usage(path).free, memory
+
+
+def capacity_problems(
+    params: Mapping[str, Any], sources: ParameterSources, free_disk: int, memory: int
+) -> list[str]:
+    """Counts that cannot fit this machine, found before any work starts (a billion rollouts, a
+    CMA-ES population of a hundred million)."""
+    problems = []
+
+    def gb(n: float) -> str:
+        return f"{n / 1e9:,.1f} GB"
+
+    files = [("rollouts.n_episodes", (params.get("rollouts") or {}).get("n_episodes", 0))]
+    iterate = params.get("iterate") or {}
+    if iterate:
+        mixes = len(iterate.get("exploration") or [None])
+        files.append(("iterate.episodes", iterate.get("episodes", 0) * mixes))
+    for dotted, count in files:
+        if count * EPISODE_FILE_MIN_BYTES > free_disk:
+            problems.append(
+                f"{dotted} = {count:,} ({sources.locate(dotted)}): the episode files need at least "
+                f"{gb(count * EPISODE_FILE_MIN_BYTES)} ({EPISODE_FILE_MIN_BYTES} bytes each at the "
+                f"very least) and the disk has {gb(free_disk)} free"
+            )
+    controller, vae = params.get("controller") or {}, params.get("vae") or {}
+    population = controller.get("population", 0)
+    weights = vae.get("model", {}).get("z_dim", 1) + 1
+    if population * weights * 8 * CMAES_COPIES > memory:
+        problems.append(
+            f"controller.population = {population:,} ({sources.locate('controller.population')}): "
+            f"CMA-ES holds at least {gb(population * weights * 8 * CMAES_COPIES)} for it "
+            f"(C has more than {weights} weights) and this machine has {gb(memory)} of memory"
+        )
     return problems
 
 

@@ -361,6 +361,61 @@ def test_repro_recovers_after_a_hard_kill_mid_stage(dvc_repo: DvcRepo) -> None:
     assert "Data and pipelines are up to date" in run(["dvc", "repro", TEST_DVC_YAML], repo).output
 
 
+def repair_tool(repo: Path, *args: str, check: bool = True):
+    return run(
+        [sys.executable, "-m", "world_models_kedro.tools.dvc_repair", *args], repo, check=check
+    )
+
+
+def cut_lock(lock: Path, lines: int = 300) -> bytes:
+    """The fault campaign's damage: dvc.lock cut to its first ``lines`` lines."""
+    whole = lock.read_bytes()
+    lock.write_bytes(b"".join(whole.splitlines(keepends=True)[:lines]))
+    return whole
+
+
+@pytest.mark.slow
+def test_damaged_dvc_files_are_repaired(dvc_repo: DvcRepo) -> None:
+    """A dvc killed while writing its own files (issue 14, finding 1): an empty rwlock blocked
+    every later command; a cut dvc.lock made DVC re-run stages (or fail to load it)."""
+    repo = copy_repo(dvc_repo.path, dvc_repo.scratch / "damaged")
+    rwlock = repo / ".dvc/tmp/rwlock"
+    rwlock.parent.mkdir(parents=True, exist_ok=True)
+    rwlock.write_text("")  # `: > .dvc/tmp/rwlock`
+    blocked = run(["dvc", "repro", TEST_DVC_YAML], repo, check=False)
+    assert blocked.returncode != 0 and "Unable to read RWLock-file" in blocked.output
+    report = repair_tool(repo, "--check", check=False)
+    assert report.returncode == 1 and ".dvc/tmp/rwlock: empty" in report.output
+    assert "moved aside" in repair_tool(repo).output
+    assert "Data and pipelines are up to date" in run(["dvc", "repro", TEST_DVC_YAML], repo).output
+
+    lock = repo / TEST_DVC_LOCK
+    committed = cut_lock(lock)
+    assert "vae" in changed_stages(repo)  # what DVC makes of it: vae and all after it re-run
+    assert "cut short: its last stage 'vae'" in repair_tool(repo, "--check", check=False).output
+    assert "restored from git" in repair_tool(repo).output
+    assert lock.read_bytes() == committed and status(repo) == {}
+    assert (repo / f"{TEST_DVC_LOCK}.damaged").exists()  # nothing written is lost
+    assert repair_tool(repo, "--check").returncode == 0
+
+
+@pytest.mark.slow
+def test_kedro_run_repairs_damaged_dvc_files_before_recording(dvc_repo: DvcRepo) -> None:
+    repo = copy_repo(dvc_repo.path, dvc_repo.scratch / "damaged_kedro")
+    (repo / ".dvc/tmp").mkdir(parents=True, exist_ok=True)
+    (repo / ".dvc/tmp/rwlock").write_text("")
+    cut_lock(repo / TEST_DVC_LOCK)
+    result = run(["kedro", "run", f"--env={ENV_NAME}", "--pipelines=evaluate"], repo)
+    assert "dvc: repaired .dvc/tmp/rwlock: empty" in result.output
+    assert f"dvc: repaired {TEST_DVC_LOCK}: cut short" in result.output
+    assert "dvc: recorded evaluate" in result.output
+    assert status(repo) == {}
+    outs = lock_outs(repo)  # restored from git; evaluate recorded anew (its report has timings)
+    assert {k: v for k, v in outs.items() if k != "evaluate"} == {
+        k: v for k, v in dvc_repo.outs.items() if k != "evaluate"
+    }
+
+
 # ------------------------------------------------------------------ metrics and plots
 @pytest.mark.slow
 def test_metrics_show_the_evaluation(dvc_repo: DvcRepo) -> None:

@@ -208,3 +208,14 @@ def test_an_mdn_trained_on_another_vae(project_from, built_project: Path) -> Non
     message = fails(project)
     assert "data/test/06_models/mdn.pt" in message and "data/test/06_models/vae.pt" in message
     assert "another VAE" in message
+
+
+@pytest.mark.parametrize("copied, over", [(MDN_MODEL, VAE_MODEL), (VAE_MODEL, MDN_MODEL)])
+def test_a_checkpoint_copied_over_another_is_named_as_such(
+    project_from, built_project: Path, copied: Path, over: Path
+) -> None:
+    """The fault campaign's M copied over ``vae.pt``: the error names the file that is wrong."""
+    project = project_from(built_project, only=INPUTS)
+    (project / over).write_bytes((project / copied).read_bytes())
+    message = fails(project)
+    assert f"{over}' is a '{copied.stem}' checkpoint, not a '{over.stem}' one" in message

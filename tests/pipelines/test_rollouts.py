@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from tests.conftest import (
     run_pipeline,
 )
 from world_models_kedro.envs import rollout as rollout_nodes
-from world_models_kedro.envs.rollout import episode_id
+from world_models_kedro.envs.rollout import collect_missing, episode_id, settings_hash
 from world_models_kedro.pipelines.rollouts.nodes import collect_rollouts
 
 # conf/test's CarRacing, 20 steps, every action dimension mapped linearly
@@ -184,3 +186,28 @@ def test_changed_settings_fail_and_write_nothing(project_from, built_project: Pa
     with pytest.raises(Exception, match=r"env\.max_steps: 40 on disk, 30 now"):
         run_pipeline(project, ["rollouts"], runtime_params={"env": {"max_steps": 30}})
     assert {p.name: _stat(p) for p in folder.iterdir()} == before
+
+
+def test_the_work_list_is_lazy() -> None:
+    """A count of 10^12 costs nothing until episodes are played: ``collect_missing`` hands the
+    player a lazy iterator of the missing indices (it used to build the whole list first)."""
+
+    def play(todo, count):
+        assert count == 10**12 - 2
+        for _ in range(3):
+            i = next(todo)
+            yield {"meta": {"episode": i, "length": 1, "return": 0.0}}
+
+    settings: dict = {}
+    on_disk = {episode_id(i): {"settings_hash": settings_hash(settings)} for i in (0, 2)}
+    tracemalloc.start()
+    got = [
+        pid
+        for pid, _ in collect_missing(
+            on_disk, settings, 10**12, play, ("t", "t"), logging.getLogger("t")
+        )
+    ]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert got == [episode_id(1), episode_id(3), episode_id(4)]
+    assert peak < 10_000_000  # bytes: nothing proportional to the count

@@ -10,7 +10,7 @@ import torch
 
 from tests.conftest import ROLLOUTS_DIR, VAE_HISTORY, VAE_MODEL, VAE_STATE, run_pipeline
 from world_models_kedro.training import vae as vae_nodes
-from world_models_kedro.training.loop import NonFiniteLossError
+from world_models_kedro.training.loop import DivergenceError, NonFiniteLossError
 
 pytestmark = pytest.mark.slow
 
@@ -140,3 +140,17 @@ def test_diverging_training_stops_with_the_old_checkpoint_intact(
     assert "at epoch 1, batch" in str(error)
     assert (project / VAE_STATE).read_bytes() == before
     assert not (project / VAE_MODEL).exists()
+
+
+def test_a_diverging_loss_keeps_the_good_model(project_from, built_project: Path) -> None:
+    """The fault campaign's learning rate of 10: V's loss reached 7.5e24, the run exited 0 and
+    replaced the good model. Now it stops at the diverging epoch and keeps both files."""
+    project = project_from(built_project, only=[ROLLOUTS_DIR, VAE_STATE, VAE_MODEL])
+    state, model = (project / VAE_STATE).read_bytes(), (project / VAE_MODEL).read_bytes()
+    with pytest.raises(Exception) as excinfo:
+        run_pipeline(project, ["vae"], runtime_params=epochs(2, learning_rate=10.0))
+    error = in_chain(excinfo.value, DivergenceError)
+    assert error is not None, excinfo.value
+    assert "diverged at epoch 1" in str(error) and "vae.learning_rate (now 10)" in str(error)
+    assert (project / VAE_STATE).read_bytes() == state
+    assert (project / VAE_MODEL).read_bytes() == model

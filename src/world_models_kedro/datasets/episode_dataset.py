@@ -15,6 +15,7 @@ import fsspec
 from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_protocol_and_path
 
 from world_models_kedro.datasets.previews import TablePreview
+from world_models_kedro.storage.derived import REMOVE_EPISODE
 from world_models_kedro.storage.episodes import META_KEY, Episode, write_episode
 
 
@@ -58,6 +59,10 @@ class EpisodeDataset(AbstractDataset[Mapping[str, Any], Episode]):
         return Episode(self.filepath, self._fs)
 
     def save(self, data: Mapping[str, Any]) -> None:
+        if data is REMOVE_EPISODE:  # the episode this file was derived from no longer exists
+            if self._fs.exists(self.filepath):
+                self._fs.rm(self.filepath)
+            return
         write_episode(self.filepath, data, self._compression_level, self._fs)
 
     def _exists(self) -> bool:

@@ -333,16 +333,16 @@ def collect_agent_rollouts(
     settings = agent_rollout_settings(spec, seed)
     params = spec.world_model.controller.model.flat_params()
 
-    def play(todo: list[int]) -> Iterator[dict[str, Any]]:
-        tasks = [
+    def play(todo: Iterator[int], count: int) -> Iterator[dict[str, Any]]:
+        tasks = (
             Task((i, settings), derive_seed(seed, "iterate", i), params, keep_frames=True)
             for i in todo
-        ]
+        )
         logger.info(
             "agent rollouts: collecting %d from %s with %d worker(s), exploring %.0f%% of the time",
-            len(todo), spec.env.id, min(workers, len(todo)), 100 * spec.explore,
+            count, spec.env.id, min(workers, count), 100 * spec.explore,
         )  # fmt: skip
-        with agent_pool(spec, min(workers, len(tasks))) as pool:
+        with agent_pool(spec, min(workers, count)) as pool:
             yield from pool.imap_unordered(_collect_task, tasks)
 
     return collect_missing(

@@ -185,16 +185,22 @@ def episode_id(index: int) -> str:
     return f"episode_{index:06d}"
 
 
+def episode_index(pid: str) -> int | None:
+    """The index in an episode id (``episode_000042`` -> 42; None for another name)."""
+    prefix, _, number = pid.rpartition("_")
+    return int(number) if prefix == "episode" and number.isdigit() else None
+
+
 def collect_missing(
     on_disk: Mapping[str, dict[str, Any]],
     settings: dict[str, Any],
     n_episodes: int,
-    play: Callable[[list[int]], Iterable[dict[str, Any]]],
+    play: Callable[[Iterator[int], int], Iterable[dict[str, Any]]],
     what: tuple[str, str],
     logger: logging.Logger,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Episodes ``0 .. n_episodes - 1`` that are not in ``on_disk`` (their metadata by id), played
-    by ``play(indices)`` (episode records in any order): ``(episode id, episode)`` as each is
+    by ``play(indices, count)`` (a lazy iterator of ``count`` indices; episode records in any order): ``(episode id, episode)`` as each is
     finished. ``what``: the progress label and the catalog entry (named when ``on_disk`` holds
     episodes collected with other ``settings``; nothing is written then)."""
     label, entry = what
@@ -213,8 +219,8 @@ def collect_missing(
                 f"Delete the rollouts folder (catalog entry '{entry}') to collect anew with the "
                 "new settings, or restore the old ones; nothing was written."
             )
-    wanted = {episode_id(i): i for i in range(n_episodes)}
-    extra = sorted(set(on_disk) - set(wanted))
+    on_disk_indices = {pid: episode_index(pid) for pid in on_disk}
+    extra = sorted(pid for pid, i in on_disk_indices.items() if i is None or i >= n_episodes)
     if extra:
         logger.warning(
             "%d episodes beyond the %d asked for are on disk (%s...) and will be used downstream",
@@ -222,10 +228,12 @@ def collect_missing(
             n_episodes,
             extra[0],
         )
-    todo = [i for pid, i in wanted.items() if pid not in on_disk]
-    logger.info("%s: %d of %d episodes already on disk", label, n_episodes - len(todo), n_episodes)
-    with Progress(len(todo), label, "episodes", logger, rate_of="frames") as progress:
-        for episode in play(todo) if todo else ():
+    done = {i for i in on_disk_indices.values() if i is not None and i < n_episodes}
+    count = n_episodes - len(done)
+    todo = (i for i in range(n_episodes) if i not in done)  # lazy: memory independent of the count
+    logger.info("%s: %d of %d episodes already on disk", label, len(done), n_episodes)
+    with Progress(count, label, "episodes", logger, rate_of="frames") as progress:
+        for episode in play(todo, count) if count else ():
             meta = episode["meta"]
             yield episode_id(meta["episode"]), episode
             progress.update(1, amount=meta["length"], last_return=f"{meta['return']:.1f}")
@@ -245,11 +253,11 @@ def collect_rollouts(
     """
     settings = collection_settings(env_params, params.policy, seed, params.max_steps)
 
-    def play(todo: list[int]) -> Iterator[dict[str, Any]]:
-        workers = min(resolve_workers(params.workers), len(todo))
+    def play(todo: Iterator[int], count: int) -> Iterator[dict[str, Any]]:
+        workers = min(resolve_workers(params.workers), count)
         logger.info(
             "rollouts: collecting %d from %s with %d worker(s), policy %s",
-            len(todo), env_params.id, workers, params.policy.kind,
+            count, env_params.id, workers, params.policy.kind,
         )  # fmt: skip
         jobs = (EpisodeJob(env_params, params.policy, seed, i, params.max_steps) for i in todo)
         return imap_unordered(collect_episode, jobs, workers)

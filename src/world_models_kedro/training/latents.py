@@ -3,6 +3,8 @@ episode's actions, rewards and done flags aligned, as one latent file per episod
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -10,6 +12,9 @@ import torch
 
 from world_models_kedro.models.vae import ConvVAE, frames_to_tensor
 from world_models_kedro.models.world_model import VAECheckpoint
+from world_models_kedro.storage.derived import REMOVE_EPISODE, latent_is_current, plan_derived
+from world_models_kedro.storage.episodes import Episode
+from world_models_kedro.utils.progress import Progress
 
 
 @torch.inference_mode()
@@ -47,3 +52,25 @@ def latent_file(
             "z_dim": int(mu.shape[1]),
         },
     }
+
+
+def encode_episodes(
+    rollouts: Mapping[str, Callable[[], Episode]],
+    latents_on_disk: Mapping[str, Mapping[str, Any]],
+    vae: VAECheckpoint,
+    batch_size: int,
+    device: torch.device,
+    logger: logging.Logger,
+) -> Iterator[dict[str, Any]]:
+    """``{id: latent file}`` for every rollout whose latent file is missing or stale, then
+    ``{id: REMOVE_EPISODE}`` for each latent file whose rollout no longer exists."""
+    sources = {pid: load().meta for pid, load in rollouts.items()}
+    plan = plan_derived(sources, latents_on_disk, latent_is_current(vae.weights_sha256))
+    logger.info("encode: %s", plan.summary("latent files"))
+    with Progress(len(plan.todo), "encode", "episodes", logger, rate_of="frames") as progress:
+        for pid in plan.todo:
+            record = latent_file(rollouts[pid]().read(), vae, batch_size, device)
+            yield {pid: record}
+            progress.update(1, amount=len(record["mu"]))
+    if plan.orphans:
+        yield dict.fromkeys(plan.orphans, REMOVE_EPISODE)

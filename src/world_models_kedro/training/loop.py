@@ -45,6 +45,10 @@ class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+class DivergenceError(FloatingPointError):
+    """An epoch's loss rose far above the lowest so far; the last good checkpoint is kept."""
+
+
 @dataclass
 class FitSpec:
     """What to train and how (everything the loop needs, in one place)."""
@@ -63,17 +67,25 @@ class FitSpec:
     model_config: dict[str, Any]
     fingerprint: dict[str, Any]  # data + hyperparameters: a saved state must match to resume
     grad_clip: float | None = None
+    # model_config keys the data decides, not the parameters (M's z_dim: the latents' width)
+    data_keys: tuple[str, ...] = ()
+    keep: str = "best"  # the model returned: "best" (lowest validation loss) or "last"
+    divergence_tolerance: float | None = None  # see config.EpochTrainingParams
 
 
 class EpisodeTrainingParams(Protocol):
     """What :func:`episode_fit_spec` reads from a pipeline's parameters (VAEParams, MDNParams)."""
 
+    model: Any  # the architecture's parameters (a pydantic model)
     epochs: int
     batch_size: int
     learning_rate: float
     validation_fraction: float
     shuffle_episodes: int
     loader_workers: int
+
+    keep: str
+    divergence_tolerance: float | None
 
     def fingerprint_dict(self, exclude: set[str] | None = None) -> dict[str, Any]: ...
 
@@ -123,11 +135,21 @@ def episode_fit_spec(
         fingerprint={
             "data": fingerprint_episodes(dict(episodes)),
             "params": params.fingerprint_dict(
-                exclude={"epochs", "resume", "device", "loader_workers"}
+                exclude={
+                    "epochs",
+                    "resume",
+                    "device",
+                    "loader_workers",
+                    "keep",
+                    "divergence_tolerance",
+                }
             ),
             "seed": seed,
         },
         grad_clip=grad_clip,
+        data_keys=tuple(k for k in model.config if k not in params.model.model_dump()),
+        keep=params.keep,
+        divergence_tolerance=params.divergence_tolerance,
     )
     return spec, train_ids, val_ids
 
@@ -138,18 +160,32 @@ def _diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
 
 def restore(
     spec: FitSpec, state: TrainingState, resume: bool, logger: logging.Logger
-) -> tuple[int, list[dict]]:
-    """Load a compatible saved state into the model and optimizer: (first epoch to run, history)."""
+) -> tuple[int, list[dict], dict[str, Any]]:
+    """Load a compatible saved state into the model and optimizer: (first epoch to run, history,
+    ``{"best": ..., "initial_loss": ...}`` as saved; empty when training starts over)."""
     saved = state.read() if resume else None
     if saved is None:
-        return 0, []
-    if saved.get("model_config") != spec.model_config:
+        return 0, [], {}
+    saved_config = saved.get("model_config", {})
+    changed = {key for key, _, _ in dict_changes(saved_config, spec.model_config)}
+    from_params = sorted(changed - set(spec.data_keys))
+    if from_params:  # (the parameter check before the run names the parameter and its file)
         raise ArchitectureMismatchError(
             f"the training state '{state.path}' holds a {spec.name} model with "
-            f"{saved.get('model_config')}, but the parameters ask for {spec.model_config} "
-            f"({'; '.join(_diff(saved.get('model_config', {}), spec.model_config))}). "
+            f"{', '.join(f'{k} = {saved_config.get(k)!r}' for k in from_params)}, but the "
+            f"parameters ask for {', '.join(f'{spec.name}.model.{k} = {spec.model_config.get(k)!r}' for k in from_params)}. "
             f"Delete '{state.path}' or set {spec.name}.resume: false to train a new model."
         )
+    if changed:  # the data changed shape (latents of another V): that state cannot continue
+        logger.warning(
+            "%s: the training state %s was trained on data with %s, but the data now has %s; "
+            "training from scratch, a copy of the old state kept as %s",
+            spec.name, state.path,
+            ", ".join(f"{k} = {saved_config.get(k)!r}" for k in sorted(changed)),
+            ", ".join(f"{k} = {spec.model_config.get(k)!r}" for k in sorted(changed)),
+            state.set_aside(),
+        )  # fmt: skip
+        return 0, [], {}
     if saved.get("fingerprint") != spec.fingerprint:
         logger.warning(
             "%s: the training state %s was made with other data or settings (%s); training from "
@@ -158,7 +194,7 @@ def restore(
             "; ".join(_diff(saved.get("fingerprint", {}), spec.fingerprint))[:500],
             state.set_aside(),
         )  # fmt: skip
-        return 0, []
+        return 0, [], {}
     if saved["epoch"] > spec.epochs:
         logger.warning(
             "%s: the training state %s has %d epochs, more than the %d asked for; training from "
@@ -166,7 +202,7 @@ def restore(
             spec.name, state.path, saved["epoch"], spec.epochs, state.set_aside(), spec.name,
             saved["epoch"],
         )  # fmt: skip
-        return 0, []
+        return 0, [], {}
     spec.model.load_state_dict(saved["model"])
     spec.optimizer.load_state_dict(saved["optimizer"])
     if saved["epoch"] < spec.epochs:
@@ -184,7 +220,41 @@ def restore(
             state.path,
             spec.epochs,
         )
-    return saved["epoch"], list(saved["history"])
+    history = list(saved["history"])
+    best = saved.get("best")
+    if best is None and history:  # a state saved before "best" was kept: its last epoch
+        best = {"epoch": saved["epoch"], "loss": _score(history[-1]), "model": saved["model"]}
+    return saved["epoch"], history, {"best": best, "initial_loss": saved.get("initial_loss")}
+
+
+def _score(row: Mapping[str, Any]) -> float:
+    """The loss an epoch is judged by: validation if anything is held out, else training."""
+    value = row.get("val_loss")
+    return float(row["train_loss"] if value is None or math.isnan(value) else value)
+
+
+def check_divergence(
+    spec: FitSpec, row: Mapping[str, Any], history: list[dict], initial_loss: float | None
+) -> None:
+    """Raise :class:`DivergenceError` when ``row``'s loss is far above the lowest so far (or the
+    untrained model's loss): ``loss > lowest + tolerance * max(|lowest|, 1)``."""
+    if spec.divergence_tolerance is None:
+        return
+    earlier = [_score(r) for r in history] + ([initial_loss] if initial_loss is not None else [])
+    if not earlier:
+        return
+    lowest, loss = min(earlier), _score(row)
+    if loss > lowest + spec.divergence_tolerance * max(abs(lowest), 1.0):
+        which = "validation" if row.get("val_loss") is not None else "training"
+        lr = spec.optimizer.param_groups[0]["lr"]
+        done = row["epoch"] - 1
+        kept = f"the last good checkpoint (epoch {done})" if done else "the training state on disk"
+        raise DivergenceError(
+            f"{spec.name}: the {which} loss diverged at epoch {row['epoch']}: {loss:.4g}, against "
+            f"the lowest {lowest:.4g} (limit {spec.name}.divergence_tolerance = "
+            f"{spec.divergence_tolerance:g}). Nothing of this epoch was saved: {kept} and the "
+            f"previous model are kept. Lower {spec.name}.learning_rate (now {lr:g}) or check the data."
+        )
 
 
 def _run_epoch(
@@ -193,6 +263,7 @@ def _run_epoch(
     spec.model.train(train)
     sums: dict[str, float] = {}
     count = 0
+    first = math.nan
     with torch.set_grad_enabled(train):
         for index, cpu_batch in enumerate(loader):
             batch = {k: v.to(spec.device, non_blocking=True) for k, v in cpu_batch.items()}
@@ -205,6 +276,8 @@ def _run_epoch(
                     f"{epoch + 1}, batch {index + 1}. Nothing of this epoch was saved: the last good "
                     f"checkpoint (epoch {epoch}) is kept. Lower {spec.name}.learning_rate or check the data."
                 )
+            if index == 0:
+                first = float(loss.detach())
             if train:
                 spec.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -216,12 +289,15 @@ def _run_epoch(
             count += n
             if progress is not None:
                 progress.update(1, amount=n, loss=f"{loss.item():.4g}")
-    return {key: value / max(count, 1) for key, value in sums.items()} | {"items": count}
+    means = {key: value / max(count, 1) for key, value in sums.items()}
+    return means | {"items": count, "first_loss": first}
 
 
 def fit(spec: FitSpec, state: TrainingState, resume: bool, logger: logging.Logger) -> pd.DataFrame:
-    """Train ``spec.model`` for ``spec.epochs`` epochs (resuming if possible); the history table."""
-    start_epoch, history = restore(spec, state, resume, logger)
+    """Train ``spec.model`` for ``spec.epochs`` epochs (resuming if possible); the history table.
+    ``spec.model`` ends holding the epoch ``spec.keep`` asks for."""
+    start_epoch, history, kept = restore(spec, state, resume, logger)
+    best, initial_loss = kept.get("best"), kept.get("initial_loss")
     for epoch in range(start_epoch, spec.epochs):
         started = time.perf_counter()
         torch.manual_seed(derive_seed(spec.seed, spec.name, "epoch", epoch))  # exact after a resume
@@ -239,16 +315,24 @@ def fit(spec: FitSpec, state: TrainingState, resume: bool, logger: logging.Logge
             if spec.val_loader is not None
             else {}
         )
+        if epoch == 0:
+            initial_loss = train["first_loss"]  # the untrained model's loss on its first batch
         seconds = time.perf_counter() - started
         row: dict[str, Any] = {"epoch": epoch + 1}
-        row |= {f"train_{k}": v for k, v in train.items() if k != "items"}
-        row |= {f"val_{k}": v for k, v in val.items() if k != "items"}
+        row |= {f"train_{k}": v for k, v in train.items() if k not in ("items", "first_loss")}
+        row |= {f"val_{k}": v for k, v in val.items() if k not in ("items", "first_loss")}
         row |= {
             "train_items": train["items"],
             "seconds": round(seconds, 3),
             "items_per_s": round(train["items"] / seconds, 1),
         }
+        check_divergence(spec, row, history, initial_loss)
         history.append(row)
+        if best is None or _score(row) < best["loss"]:
+            weights = {
+                k: v.detach().to("cpu", copy=True) for k, v in spec.model.state_dict().items()
+            }
+            best = {"epoch": epoch + 1, "loss": _score(row), "model": weights}
         state.write(
             {
                 "epoch": epoch + 1,
@@ -257,6 +341,8 @@ def fit(spec: FitSpec, state: TrainingState, resume: bool, logger: logging.Logge
                 "model_config": spec.model_config,
                 "fingerprint": spec.fingerprint,
                 "history": history,
+                "best": best,
+                "initial_loss": initial_loss,
             }
         )
         val_loss = row.get("val_loss", math.nan)
@@ -271,4 +357,20 @@ def fit(spec: FitSpec, state: TrainingState, resume: bool, logger: logging.Logge
             seconds,
             state.path,
         )
-    return pd.DataFrame(history)
+    kept = len(history)
+    if spec.keep == "best" and best is not None and best["epoch"] != len(history):
+        spec.model.load_state_dict(best["model"])
+        kept = best["epoch"]
+        logger.info(
+            "%s: keeping the model of epoch %d (loss %.4f), the best of %d (%s.keep: best)",
+            spec.name, kept, best["loss"], len(history), spec.name,
+        )  # fmt: skip
+    frame = pd.DataFrame(history)
+    frame.attrs["kept_epoch"] = kept
+    return frame
+
+
+def kept_row(history: pd.DataFrame) -> dict[str, Any]:
+    """The history row of the epoch whose model :func:`fit` returned ({} before any epoch)."""
+    kept = history.attrs.get("kept_epoch", len(history))
+    return history.iloc[kept - 1].to_dict() if kept else {}

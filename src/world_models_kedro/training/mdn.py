@@ -15,7 +15,7 @@ from world_models_kedro.models.mdnrnn import MDNRNN, MDNLossWeights, mdn_trainin
 from world_models_kedro.models.world_model import MDNCheckpoint
 from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.storage.episodes import Episode
-from world_models_kedro.training.loop import episode_fit_spec, fit
+from world_models_kedro.training.loop import episode_fit_spec, fit, kept_row
 from world_models_kedro.training.sequences import first_frames, sequences_of, window_count
 from world_models_kedro.utils.device import resolve_device
 from world_models_kedro.utils.hashing import state_dict_hash
@@ -66,7 +66,7 @@ def fit_mdn(
     history = fit(spec, state, params.resume, logger)
     model = model.cpu().eval()
     openings = first_frames(episodes[pid] for pid in train_ids or val_ids)
-    last = history.iloc[-1].to_dict() if len(history) else {}
+    kept = kept_row(history)
     checkpoint = MDNCheckpoint.of(
         model,
         weights_sha256=state_dict_hash(model.state_dict()),
@@ -75,7 +75,7 @@ def fit_mdn(
         action_space=space,
         initial_mu=torch.from_numpy(openings["mu"]),
         initial_logvar=torch.from_numpy(openings["logvar"]),
-        epochs=params.epochs,
-        val_loss=float(last.get("val_loss", float("nan"))),
+        epochs=int(kept.get("epoch", 0)),
+        val_loss=float(kept.get("val_loss", float("nan"))),
     )
     return checkpoint, history

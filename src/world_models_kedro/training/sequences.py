@@ -8,13 +8,16 @@ a sequence file's ``meta["length"]`` counts its windows (the items M trains on) 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from world_models_kedro.actions import actions_to_vectors
+from world_models_kedro.storage.derived import REMOVE_EPISODE, plan_derived, sequences_are_current
 from world_models_kedro.storage.episodes import Episode
+from world_models_kedro.utils.progress import Progress
 
 SEQUENCE_KEYS = ("mu", "logvar", "actions", "rewards", "dones", "restarts", "mask")
 
@@ -76,14 +79,42 @@ def window_count(episode: Episode) -> int:
     return int(episode.meta["length"])
 
 
-def check_one_vae(latents: Mapping[str, Callable[[], Episode]]) -> None:
-    """Every latent file must come from the same VAE."""
-    sources = {load().meta.get("source_hash") for load in latents.values()}
-    if len(sources) > 1:
-        raise ValueError(
-            f"the latents were encoded by {len(sources)} different VAEs ({sorted(map(str, sources))}): "
-            "run `kedro run --pipelines=encode` again so that one VAE encodes every episode"
+def check_one_vae(latents: Mapping[str, Mapping[str, Any]]) -> None:
+    """Every latent file (``{id: metadata}``) must come from the same VAE; the error names the
+    files of each."""
+    by_source: dict[str, list[str]] = {}
+    for pid, meta in sorted(latents.items()):
+        by_source.setdefault(str(meta.get("source_hash")), []).append(pid)
+    if len(by_source) > 1:
+        groups = "; ".join(
+            f"VAE {source}: {len(ids)} files ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
+            for source, ids in sorted(by_source.items(), key=lambda item: -len(item[1]))
         )
+        raise ValueError(
+            f"the latents were encoded by {len(by_source)} different VAEs ({groups}): run "
+            "`kedro run --pipelines=encode` again so that the current VAE encodes every episode"
+        )
+
+
+def build_sequence_files(
+    latents: Mapping[str, Callable[[], Episode]],
+    sequences_on_disk: Mapping[str, Mapping[str, Any]],
+    sequence_length: int,
+    logger: logging.Logger,
+) -> Iterator[dict[str, Any]]:
+    """``{id: sequence file}`` for every latent file whose sequence file is missing or stale,
+    then ``{id: REMOVE_EPISODE}`` for each sequence file whose latent file no longer exists."""
+    sources = {pid: load().meta for pid, load in latents.items()}
+    check_one_vae(sources)
+    plan = plan_derived(sources, sequences_on_disk, sequences_are_current(sequence_length))
+    logger.info("mdn sequences: %s", plan.summary("sequence files"))
+    with Progress(len(plan.todo), "mdn sequences", "episodes", logger, rate_of="steps") as progress:
+        for pid in plan.todo:
+            record = sequence_file(latents[pid]().read(), sequence_length)
+            yield {pid: record}
+            progress.update(1, amount=record["meta"]["steps"])
+    if plan.orphans:
+        yield dict.fromkeys(plan.orphans, REMOVE_EPISODE)
 
 
 def first_frames(episodes: Iterable[Episode]) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ from world_models_kedro.models.vae import ConvVAE, frames_to_tensor, vae_loss
 from world_models_kedro.models.world_model import VAECheckpoint
 from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.storage.episodes import Episode
-from world_models_kedro.training.loop import episode_fit_spec, fit
+from world_models_kedro.training.loop import episode_fit_spec, fit, kept_row
 from world_models_kedro.training.streams import frames_of
 from world_models_kedro.utils.device import resolve_device
 from world_models_kedro.utils.hashing import state_dict_hash
@@ -64,12 +64,12 @@ def fit_vae(
     )  # fmt: skip
     history = fit(spec, state, params.resume, logger)
     model = model.cpu().eval()
-    last = history.iloc[-1].to_dict() if len(history) else {}
+    kept = kept_row(history)
     checkpoint = VAECheckpoint.of(
         model,
         weights_sha256=state_dict_hash(model.state_dict()),
-        epochs=params.epochs,
-        val_loss=float(last.get("val_loss", float("nan"))),
+        epochs=int(kept.get("epoch", 0)),
+        val_loss=float(kept.get("val_loss", float("nan"))),
         train_episodes=train_ids,
         val_episodes=val_ids,
     )

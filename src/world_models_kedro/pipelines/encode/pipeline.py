@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 encode_rollouts,
-                inputs=["rollouts", "vae_model", "params:encode"],
+                inputs=["rollouts", "latents_on_disk", "vae_model", "params:encode"],
                 outputs="latents",
                 name="encode_rollouts",
             )

@@ -36,13 +36,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 encode_rollouts,
-                inputs=["agent_rollouts", "vae_model", "params:encode"],
+                inputs=["agent_rollouts", "agent_latents_on_disk", "vae_model", "params:encode"],
                 outputs="agent_latents",
                 name="encode_agent_rollouts",
             ),
             Node(
                 build_sequences,
-                inputs=["agent_latents", "params:mdn"],
+                inputs=["agent_latents", "agent_sequences_on_disk", "params:mdn"],
                 outputs="agent_sequences",
                 name="build_agent_sequences",
             ),

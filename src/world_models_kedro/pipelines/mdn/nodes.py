@@ -12,23 +12,20 @@ from world_models_kedro.config import MDNParams
 from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.storage.episodes import Episode
 from world_models_kedro.training.mdn import fit_mdn
-from world_models_kedro.training.sequences import check_one_vae, sequence_file
-from world_models_kedro.utils.progress import Progress
+from world_models_kedro.training.sequences import build_sequence_files
 
 logger = logging.getLogger(__name__)
 
 
 def build_sequences(
-    latents: dict[str, Callable[[], Episode]], mdn: dict[str, Any]
-) -> Iterator[dict[str, dict[str, Any]]]:
-    """A generator node: the MDN-RNN training set, one file of windows per episode."""
+    latents: dict[str, Callable[[], Episode]],
+    sequences_on_disk: dict[str, dict[str, Any]],
+    mdn: dict[str, Any],
+) -> Iterator[dict[str, Any]]:
+    """A generator node: the MDN-RNN training set, one file of windows per episode (current
+    files kept, those of episodes that no longer exist removed)."""
     params = MDNParams(**mdn)
-    check_one_vae(latents)
-    with Progress(len(latents), "mdn sequences", "episodes", logger, rate_of="steps") as progress:
-        for pid, load in sorted(latents.items()):
-            record = sequence_file(load().read(), params.sequence_length)
-            yield {pid: record}
-            progress.update(1, amount=record["meta"]["steps"])
+    yield from build_sequence_files(latents, sequences_on_disk, params.sequence_length, logger)
 
 
 def train_mdn(

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 build_sequences,
-                inputs=["latents", "params:mdn"],
+                inputs=["latents", "mdn_sequences_on_disk", "params:mdn"],
                 outputs="mdn_sequences",
                 name="build_sequences",
             ),
