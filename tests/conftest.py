@@ -48,7 +48,7 @@ torch.set_num_threads(1)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_ENV = "test"
 # The stages of the World Model, in order. The shared build (``built_project``) runs them all.
-PIPELINES: list[str] = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate"]
+PIPELINES: list[str] = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate", "gan"]
 DATA_LAYERS = (
     "01_raw",
     "02_intermediate",

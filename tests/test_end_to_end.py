@@ -141,7 +141,7 @@ def check_outputs(project: Path) -> None:
 
 def test_named_pipelines(built_project: Path) -> None:
     """The shared build ran ``pipeline_names=PIPELINES``: every stage."""
-    assert PIPELINES == ["rollouts", "vae", "encode", "mdn", "controller", "evaluate"]
+    assert PIPELINES == ["rollouts", "vae", "encode", "mdn", "controller", "evaluate", "gan"]
     check_outputs(built_project)
     check_world_model_outputs(built_project)
 

@@ -89,7 +89,18 @@ def test_notebook_runs_against_test_artifacts(
         for cell in code
         if any("image/png" in o.get("data", {}) for o in cell.outputs)
     }
-    # reconstructions, prior samples, interpolation, arithmetic, PCA, open-loop and C's dream
-    expected = {"recon", "prior", "interp", "attr", "pca", "open-loop", "dream"}
+    # reconstructions, prior samples, interpolation, arithmetic, PCA, open-loop and C's dream;
+    # the GAN's samples beside V's and its interpolation
+    expected = {
+        "recon",
+        "prior",
+        "interp",
+        "attr",
+        "pca",
+        "open-loop",
+        "dream",
+        "gan-samples",
+        "gan-interp",
+    }
     assert expected <= set(figures), f"figures only from cells {sorted(figures)}"
     assert all(count == 1 for count in figures.values()), f"figures drawn twice: {figures}"

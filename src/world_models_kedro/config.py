@@ -281,6 +281,57 @@ class ReportParams(Params):
     video_scale: PositiveInt  # nearest-neighbour enlargement of the videos
 
 
+# ---------------------------------------------------------------- the GAN beside V (issue 12)
+class JudgeModelParams(Params):
+    width: PositiveInt  # conv width of the judge (its features: 4 x width)
+
+
+class JudgeParams(EpochTrainingParams):
+    """The feature extractor of FID and KID (``models/judge.py``), trained on real frames of V's
+    training episodes to tell four rotations apart."""
+
+    model: JudgeModelParams
+    epochs: NonNegativeInt
+    batch_size: PositiveInt
+    learning_rate: PositiveFloat
+    validation_fraction: Annotated[float, Field(ge=0, lt=1)]  # of V's training episodes
+    shuffle_episodes: PositiveInt
+    loader_workers: NonNegativeInt
+    device: Device
+    resume: bool
+
+
+class GANParams(Params):
+    """The GAN: generator = V's decoder, critic = V's encoder trunk + one output (``models/gan.py``),
+    built from V's configuration and trained on the frames of V's training episodes."""
+
+    loss: Literal["dcgan", "wgan-gp"]  # non-saturating DCGAN, or Wasserstein with gradient penalty
+    epochs: NonNegativeInt
+    batch_size: PositiveInt
+    learning_rate: PositiveFloat  # Adam, both networks
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]]
+    critic_steps: PositiveInt  # critic updates per generator update (DCGAN 1, WGAN-GP 5)
+    gradient_penalty: Annotated[float, Field(ge=0)]  # WGAN-GP's lambda (10); unused by dcgan
+    frame_stride: PositiveInt  # every k-th frame of each episode, as vae.frame_stride
+    shuffle_episodes: PositiveInt
+    loader_workers: NonNegativeInt
+    device: Device
+    resume: bool
+    judge: JudgeParams
+    samples: Annotated[int, Field(ge=2)]  # frames per compared set (FID, KID, sharpness)
+    kid_subset_size: Annotated[int, Field(ge=2)]  # KID's subset size (at most `samples`)
+    grid: PositiveInt  # samples shown per row in the report
+    interpolation_steps: Annotated[int, Field(ge=2)]
+
+    @model_validator(mode="after")
+    def _kid_fits(self) -> GANParams:
+        if self.kid_subset_size > self.samples:
+            raise ValueError(
+                f"kid_subset_size ({self.kid_subset_size}) must be at most samples ({self.samples})"
+            )
+        return self
+
+
 PARAMETER_MODELS: dict[str, type[Params]] = {
     "env": EnvParams,
     "rollouts": RolloutParams,
@@ -291,5 +342,6 @@ PARAMETER_MODELS: dict[str, type[Params]] = {
     "evaluate": EvaluateParams,
     "iterate": IterateParams,
     "report": ReportParams,
+    "gan": GANParams,
 }
 SCALAR_PARAMETERS: dict[str, Any] = {"seed": Annotated[int, Field(ge=0)]}

@@ -7,7 +7,7 @@ from typing import Any
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-ORDER = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate"]
+ORDER = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate", "gan"]
 # Run after the default, on its models, by name only: `kedro run --pipelines=iterate`.
 AFTER = ["iterate"]
 

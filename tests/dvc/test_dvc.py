@@ -41,8 +41,8 @@ from tests.dvc.conftest import (
     stage_outs,
 )
 
-STAGES = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate"]
-DOWNSTREAM_OF_VAE = ["vae", "encode", "mdn", "controller", "evaluate"]
+STAGES = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate", "gan"]
+DOWNSTREAM_OF_VAE = ["vae", "encode", "mdn", "controller", "evaluate", "gan"]
 METRICS_FILE = f"{DATA_ROOT}/08_reporting/metrics.json"
 PLOT_IDS = ["vae_history", "mdn_history", "controller_history", "evaluation_returns"]
 # Training histories hold wall-clock columns; everything else in them is deterministic.
@@ -246,7 +246,7 @@ def test_kedro_run_and_dvc_agree(dvc_repo: DvcRepo) -> None:
     run([*kedro, "--pipelines=rollouts"], clone, env={**ENV, "WMK_DVC_COMMIT": "0"})
     assert "rollouts" in changed_stages(clone)
     result = run(kedro, clone)
-    assert "dvc: recorded rollouts, vae, encode, mdn, controller, evaluate" in result.output
+    assert "dvc: recorded rollouts, vae, encode, mdn, controller, evaluate, gan" in result.output
     assert status(clone) == {}
     repro = run(["dvc", "repro", TEST_DVC_YAML], clone)
     assert not any(stage_ran(repro.output, stage) for stage in STAGES), repro.output

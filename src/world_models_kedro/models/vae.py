@@ -16,6 +16,36 @@ FRAME_SIZE = 64
 LOGVAR_RANGE = (-20.0, 10.0)  # keeps exp(logvar) finite: no NaN in the KL term
 
 
+def encoder_trunk(channels: Sequence[int], image_channels: int = 3) -> nn.Sequential:
+    """V's encoder without its heads: 4 convs (kernel 4, stride 2, ReLU), flattened to
+    ``4 * channels[3]`` features (also the GAN's critic, ``models/gan.py``)."""
+    c1, c2, c3, c4 = channels
+    return nn.Sequential(
+        nn.Conv2d(image_channels, c1, 4, stride=2), nn.ReLU(),
+        nn.Conv2d(c1, c2, 4, stride=2), nn.ReLU(),
+        nn.Conv2d(c2, c3, 4, stride=2), nn.ReLU(),
+        nn.Conv2d(c3, c4, 4, stride=2), nn.ReLU(),
+        nn.Flatten(),
+    )  # fmt: skip
+
+
+def decoder_body(channels: Sequence[int], image_channels: int = 3) -> nn.Sequential:
+    """V's decoder after its linear layer: 4 transposed convs (kernels 5, 5, 6, 6, stride 2),
+    sigmoid output (also the GAN's generator, ``models/gan.py``)."""
+    c1, c2, c3, c4 = channels
+    return nn.Sequential(
+        nn.ConvTranspose2d(4 * c4, c3, 5, stride=2), nn.ReLU(),
+        nn.ConvTranspose2d(c3, c2, 5, stride=2), nn.ReLU(),
+        nn.ConvTranspose2d(c2, c1, 6, stride=2), nn.ReLU(),
+        nn.ConvTranspose2d(c1, image_channels, 6, stride=2), nn.Sigmoid(),
+    )  # fmt: skip
+
+
+def check_channels(channels: Sequence[int]) -> None:
+    if len(channels) != 4:
+        raise ValueError(f"channels must list 4 conv widths, got {list(channels)}")
+
+
 class ConvVAE(nn.Module):
     """Encoder: 4 convs (kernel 4, stride 2, ReLU). Decoder: linear, 4 transposed convs
     (kernels 5, 5, 6, 6, stride 2), sigmoid output."""
@@ -27,27 +57,14 @@ class ConvVAE(nn.Module):
         image_channels: int = 3,
     ) -> None:
         super().__init__()
-        if len(channels) != 4:
-            raise ValueError(f"channels must list 4 conv widths, got {list(channels)}")
-        c1, c2, c3, c4 = channels
+        check_channels(channels)
         self.z_dim, self.channels, self.image_channels = z_dim, tuple(channels), image_channels
-        self.flat = 4 * c4  # 64 -> 31 -> 14 -> 6 -> 2: c4 x 2 x 2 (1024 for the paper's model)
-        self.encoder = nn.Sequential(
-            nn.Conv2d(image_channels, c1, 4, stride=2), nn.ReLU(),
-            nn.Conv2d(c1, c2, 4, stride=2), nn.ReLU(),
-            nn.Conv2d(c2, c3, 4, stride=2), nn.ReLU(),
-            nn.Conv2d(c3, c4, 4, stride=2), nn.ReLU(),
-            nn.Flatten(),
-        )  # fmt: skip
+        self.flat = 4 * channels[3]  # 64 -> 31 -> 14 -> 6 -> 2: c4 x 2 x 2 (1024 for the paper's)
+        self.encoder = encoder_trunk(channels, image_channels)
         self.fc_mu = nn.Linear(self.flat, z_dim)
         self.fc_logvar = nn.Linear(self.flat, z_dim)
         self.fc_decode = nn.Linear(z_dim, self.flat)
-        self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(self.flat, c3, 5, stride=2), nn.ReLU(),
-            nn.ConvTranspose2d(c3, c2, 5, stride=2), nn.ReLU(),
-            nn.ConvTranspose2d(c2, c1, 6, stride=2), nn.ReLU(),
-            nn.ConvTranspose2d(c1, image_channels, 6, stride=2), nn.Sigmoid(),
-        )  # fmt: skip
+        self.decoder = decoder_body(channels, image_channels)
 
     @property
     def config(self) -> dict[str, object]:

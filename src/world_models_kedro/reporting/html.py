@@ -30,6 +30,13 @@ class Page:
         cls = f' class="{css}"' if css else ""
         self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
 
+    def link(self, before: str, href: str, text: str, after: str = "") -> None:
+        """A paragraph with one link (to a page beside the report)."""
+        self.parts.append(
+            f'<p>{html.escape(before)}<a href="{html.escape(href)}">{html.escape(text)}</a>'
+            f"{html.escape(after)}</p>"
+        )
+
     def table(self, frame: pd.DataFrame, float_format: str = "{:.2f}") -> None:
         self.parts.append(
             frame.to_html(index=False, border=0, float_format=float_format.format, na_rep="")

@@ -189,6 +189,13 @@ def _vae(page: Page, inputs: ReportInputs) -> None:
         inputs.vae_history, "epoch", ["train_loss", "val_loss"], "VAE loss per epoch", "loss"
     )
     page.image(to_png(curves), "VAE training curve")
+    page.link(
+        "A GAN built from V's parts (its decoder as the generator, its encoder as the critic), "
+        "trained on the same frames and scored beside V: ",
+        "gan_report.html",
+        "gan_report.html",
+        " (the gan stage, which runs after this report).",
+    )
 
 
 def _mdn(page: Page, inputs: ReportInputs) -> None:

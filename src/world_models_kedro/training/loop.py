@@ -222,7 +222,7 @@ def restore(
         )
     history = list(saved["history"])
     best = saved.get("best")
-    if best is None and history:  # a state saved before "best" was kept: its last epoch
+    if best is None and history and "train_loss" in history[-1]:  # saved before "best" was kept
         best = {"epoch": saved["epoch"], "loss": _score(history[-1]), "model": saved["model"]}
     return saved["epoch"], history, {"best": best, "initial_loss": saved.get("initial_loss")}
 
