@@ -46,8 +46,12 @@ DOWNSTREAM_OF_VAE = ["vae", "encode", "mdn", "controller", "evaluate", "gan"]
 METRICS_FILE = f"{DATA_ROOT}/08_reporting/metrics.json"
 PLOT_IDS = ["vae_history", "mdn_history", "controller_history", "evaluation_returns"]
 # Training histories hold wall-clock columns; everything else in them is deterministic.
-HISTORIES = [f"{DATA_ROOT}/08_reporting/{name}.csv" for name in PLOT_IDS[:3]]
-TIMING_COLUMNS = {"seconds", "items_per_s"}
+HISTORIES = [
+    *(f"{DATA_ROOT}/08_reporting/{name}.csv" for name in PLOT_IDS[:3]),
+    f"{DATA_ROOT}/08_reporting/gan_history.csv",
+    f"{DATA_ROOT}/08_reporting/judge_history.csv",
+]
+TIMING_COLUMNS = {"seconds", "items_per_s", "frames_per_s"}
 # Outs that record wall-clock time, so differ between two runs of the same code and seed:
 # the histories, and report.html (its table of each node's last wall time, from stage_times.json).
 NOT_BITWISE = {*HISTORIES, f"{DATA_ROOT}/08_reporting/report.html"}
