@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -160,16 +160,15 @@ def check_collapse(row: Mapping[str, float], loss: str, epoch: int) -> None:
 
 def fit_gan(
     episodes: Mapping[str, Episode],
-    train_ids: Sequence[str],
     vae_config: Mapping[str, Any],
     params: GANParams,
     seed: int,
     state: TrainingState,
     logger: logging.Logger,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Train the GAN built from V's configuration on the frames of ``train_ids`` (resuming from
-    ``state``): the generator's checkpoint and the per-epoch history."""
-    if not train_ids:
+    """Train the GAN built from V's configuration on the frames of ``episodes`` (V's training
+    episodes; resuming from ``state``): the generator's checkpoint and the per-epoch history."""
+    if not episodes:
         raise ValueError("gan: V's checkpoint names no training episodes: train V first")
     device = resolve_device(params.device)
     torch.manual_seed(seed)
@@ -180,7 +179,7 @@ def fit_gan(
         torch.optim.Adam(generator.parameters(), lr=params.learning_rate, betas=params.betas),
         torch.optim.Adam(critic.parameters(), lr=params.learning_rate, betas=params.betas),
     )
-    chosen = [episodes[i] for i in train_ids]
+    chosen = list(episodes.values())
     stream = EpisodeStream(
         chosen, partial(frames_of, stride=params.frame_stride), params.batch_size,
         params.shuffle_episodes, True, seed,
@@ -192,7 +191,7 @@ def fit_gan(
         epochs=params.epochs, seed=seed, device=device, train_batches=stream.count_batches(frames),
         model_config=pair.config,
         fingerprint={
-            "data": fingerprint_episodes({i: episodes[i] for i in train_ids}),
+            "data": fingerprint_episodes(dict(episodes)),
             "params": params.fingerprint_dict(
                 exclude={"epochs", "resume", "device", "loader_workers", "judge", "samples",
                          "kid_subset_size", "grid", "interpolation_steps"}
@@ -245,7 +244,7 @@ def fit_gan(
         "weights_sha256": state_dict_hash(generator.state_dict()),
         "loss": params.loss,
         "epochs": len(history),
-        "train_episodes": list(train_ids),
+        "train_episodes": list(episodes),
     }
     return checkpoint, pd.DataFrame(history)
 

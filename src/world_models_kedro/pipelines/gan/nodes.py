@@ -26,6 +26,13 @@ from world_models_kedro.training.judge import fit_judge, judge_of
 logger = logging.getLogger(__name__)
 
 
+def _episodes_of(
+    rollouts: dict[str, Callable[[], Episode]], episode_ids: list[str]
+) -> dict[str, Episode]:
+    """The rollouts among ``episode_ids`` (V's training or held-out episodes), in that order."""
+    return {pid: rollouts[pid]() for pid in episode_ids if pid in rollouts}
+
+
 def train_gan(
     rollouts: dict[str, Callable[[], Episode]],
     vae_model: dict[str, Any],
@@ -35,10 +42,8 @@ def train_gan(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The GAN built from V's configuration, trained on V's training episodes."""
     vae = VAECheckpoint.from_dict(vae_model)
-    episodes = {pid: rollouts[pid]() for pid in vae.train_episodes if pid in rollouts}
-    return fit_gan(
-        episodes, list(episodes), vae.weights.config, GANParams(**gan), seed, training_state, logger
-    )
+    episodes = _episodes_of(rollouts, vae.train_episodes)
+    return fit_gan(episodes, vae.weights.config, GANParams(**gan), seed, training_state, logger)
 
 
 def train_judge(
@@ -50,8 +55,7 @@ def train_judge(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The judge of the comparison, trained on real frames of V's training episodes."""
     params = GANParams(**gan)
-    vae = VAECheckpoint.from_dict(vae_model)
-    episodes = {pid: rollouts[pid]() for pid in vae.train_episodes if pid in rollouts}
+    episodes = _episodes_of(rollouts, VAECheckpoint.from_dict(vae_model).train_episodes)
     return fit_judge(episodes, params.judge, params.frame_stride, seed, training_state, logger)
 
 
@@ -67,8 +71,8 @@ def compare_generators(
     params = GANParams(**gan)
     vae = VAECheckpoint.from_dict(vae_model)
     generator = generator_of(gan_model)
-    train = [rollouts[pid]() for pid in vae.train_episodes if pid in rollouts]
-    held_out = [rollouts[pid]() for pid in vae.val_episodes if pid in rollouts]
+    train = list(_episodes_of(rollouts, vae.train_episodes).values())
+    held_out = list(_episodes_of(rollouts, vae.val_episodes).values())
     scores = compare(
         vae.model, generator, judge_of(gan_judge), train, held_out, params.samples,
         params.kid_subset_size, seed,
@@ -88,7 +92,6 @@ def build_gan_report(
     gan_samples: bytes,
     gan_interpolation: bytes,
     gan_model: dict[str, Any],
-    gan_judge: dict[str, Any],
 ) -> str:
     """``gan_report.html``: one self-contained page."""
     return render_gan_report(

@@ -53,7 +53,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "gan_samples",
                     "gan_interpolation",
                     "gan_model",
-                    "gan_judge",
                 ],
                 outputs="gan_report",
                 name="build_gan_report",
