@@ -81,6 +81,11 @@ def rollout_settings(
     return env, rollouts, params.get("seed", 0) if seed is None else seed
 
 
+def parallel_settings(backend: str = "processes") -> dict[str, Any]:
+    """The ``parallel`` parameters of conf/base with the backend asked for."""
+    return {**project_parameters()["parallel"], "backend": backend}
+
+
 def make_rollouts(
     folder: Path, episodes: int, max_steps: int, workers: int | None = None
 ) -> list[Path]:
@@ -92,7 +97,7 @@ def make_rollouts(
     env, rollouts, seed = rollout_settings(episodes, max_steps, workers)
     started = time.perf_counter()
     frames = 0
-    for chunk in collect_rollouts({}, env, rollouts, seed):
+    for chunk in collect_rollouts({}, env, rollouts, seed, parallel_settings()):
         for pid, episode in chunk.items():
             EpisodeDataset(str(folder / f"{pid}.npz")).save(episode)
             frames += len(episode["observations"])

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _util import json_stdout, log, rollout_settings, setup_logging
+from _util import json_stdout, log, parallel_settings, rollout_settings, setup_logging
 
 
 def raw_step_rate(env_id: str, episodes: int, max_steps: int, seed: int) -> dict:
@@ -59,7 +59,8 @@ def collection_rate(folder: Path, episodes: int, max_steps: int, workers: int) -
     env, rollouts, seed = rollout_settings(episodes, max_steps, workers)
     steps = frames = saved = 0
     started = time.perf_counter()
-    for chunk in collect_rollouts({}, env, rollouts, seed):  # the node, as Kedro runs it
+    parallel = parallel_settings()  # worker processes
+    for chunk in collect_rollouts({}, env, rollouts, seed, parallel):  # the node, as Kedro runs it
         for pid, episode in chunk.items():
             EpisodeDataset(str(folder / f"{pid}.npz"), rollouts["compression_level"]).save(episode)
             steps += int(episode["meta"]["length"])

@@ -232,6 +232,22 @@ class EvaluateParams(Params):
     baseline_policy: PolicyParams | None
 
 
+# ---------------------------------------------------------------- fan-out (parameters_parallel.yml)
+class ParallelParams(Params):
+    """Where the episode-level fan-out runs: rollout collection, CMA-ES candidates scored in the
+    real environment, evaluation trials (and the ``iterate`` round's agent episodes). Results
+    are the same bytes on either backend; only where and how fast they are made differs."""
+
+    # processes: worker processes on this machine (no Ray import); ray: tasks on a Ray cluster
+    backend: Literal["processes", "ray"]
+    # ray only. null: the RAY_ADDRESS environment variable if set, else the cluster that
+    # `ray start` runs on this machine, else a new local Ray; "auto": a running cluster this
+    # machine belongs to; "host:port" (a node of the cluster) or "ray://host:port" (Ray Client)
+    ray_address: str | None
+    # ray only: times a task is run again when its worker dies (killed, node lost, out of memory)
+    task_retries: NonNegativeInt
+
+
 # ---------------------------------------------------------------- iterative training
 class ExplorationMix(Params):
     """How the trained agent explores in one set of its episodes."""
@@ -341,6 +357,7 @@ PARAMETER_MODELS: dict[str, type[Params]] = {
     "controller": ControllerParams,
     "evaluate": EvaluateParams,
     "iterate": IterateParams,
+    "parallel": ParallelParams,
     "report": ReportParams,
     "gan": GANParams,
 }

@@ -19,7 +19,12 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from world_models_kedro.config import PARAMETER_MODELS, SCALAR_PARAMETERS, EnvParams
+from world_models_kedro.config import (
+    PARAMETER_MODELS,
+    SCALAR_PARAMETERS,
+    EnvParams,
+    ParallelParams,
+)
 from world_models_kedro.utils.diff import dict_changes
 from world_models_kedro.utils.optional import MissingPackageError
 
@@ -136,6 +141,8 @@ def validate_parameters(params: Mapping[str, Any], sources: ParameterSources) ->
     if not problems:
         problems += _cross_checks(params, sources)
         problems += capacity_problems(params, sources, *machine_capacity())
+    if "parallel" in params and not problems:
+        problems += cluster_problems(params["parallel"], sources)
     if "env" in params and not problems:
         controller = params.get("controller") or {}
         problems += check_environment(
@@ -235,6 +242,28 @@ def capacity_problems(
             f"(C has more than {weights} weights) and this machine has {gb(memory)} of memory"
         )
     return problems
+
+
+def cluster_problems(parallel: Mapping[str, Any], sources: ParameterSources) -> list[str]:
+    """With ``parallel.backend: ray``, the cluster is joined (or a local Ray started) now: an
+    address that does not answer fails before any node runs, not in the middle of a stage."""
+    if parallel.get("backend") != "ray":
+        return []  # the process backend: Ray is never imported
+    from world_models_kedro.utils.ray_backend import RayUnreachableError, connect
+
+    try:
+        connect(ParallelParams(**parallel))
+    except MissingPackageError as exc:
+        raise MissingPackageError(
+            f"parallel.backend = 'ray' ({sources.locate('parallel.backend')}): {exc}"
+        ) from exc
+    except RayUnreachableError as exc:
+        address = parallel.get("ray_address")
+        origin = sources.locate("parallel.ray_address")
+        if address is None and os.environ.get("RAY_ADDRESS"):
+            address, origin = os.environ["RAY_ADDRESS"], "from the RAY_ADDRESS environment variable"
+        return [f"parallel.ray_address = {address!r} ({origin}): {exc}"]
+    return []
 
 
 def check_environment(

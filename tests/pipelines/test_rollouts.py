@@ -39,7 +39,7 @@ def collect(
 ) -> dict[str, dict]:
     out: dict[str, dict] = {}
     params = rollout_params(n, workers, max_steps, **policy)
-    for chunk in collect_rollouts(on_disk, ENV, params, seed):
+    for chunk in collect_rollouts(on_disk, ENV, params, seed, conf_group("parallel")):
         assert len(chunk) == 1  # one episode per chunk: saved as soon as it is done
         out.update(chunk)
     return out

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from world_models_kedro.config import EnvParams, PolicyParams
+from world_models_kedro.config import EnvParams, ParallelParams, PolicyParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
 from world_models_kedro.envs.factory import close_at_exit, make_env
 from world_models_kedro.envs.rollout import (
@@ -182,9 +182,10 @@ def run_task(task: Task) -> TaskResult:
     return TaskResult(task.key, result.total_reward, result.length, result.frames)
 
 
-def agent_pool(spec: AgentSpec, workers: int) -> WorkerPool:
-    """Worker processes holding V, M and the environment, ready for :func:`run_tasks`."""
-    return WorkerPool(workers, initializer=init_worker, initargs=(spec,))
+def agent_pool(spec: AgentSpec, workers: int, parallel: ParallelParams | None = None) -> WorkerPool:
+    """Workers holding V, M and the environment, ready for :func:`run_tasks` (processes here, or
+    Ray tasks with ``parallel.backend: ray``)."""
+    return WorkerPool(workers, initializer=init_worker, initargs=(spec,), parallel=parallel)
 
 
 def run_tasks(pool: WorkerPool, tasks: Iterable[Task]) -> Iterator[TaskResult]:
@@ -209,6 +210,7 @@ def evaluate_agent(
     baseline: bool,
     seed: int,
     logger: logging.Logger,
+    parallel: ParallelParams | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Play ``trials`` seeded episodes with the trained agent (and, with ``baseline``, the
     exploration policy ``spec.exploration`` on the same seeds): the metrics and a table with one
@@ -224,7 +226,7 @@ def evaluate_agent(
     table = pd.DataFrame({"trial": range(trials), "seed": seeds})
     with (
         Progress(len(tasks), "evaluate", "episodes", logger, rate_of="steps") as progress,
-        agent_pool(spec, min(workers, len(tasks))) as pool,
+        agent_pool(spec, min(workers, len(tasks)), parallel) as pool,
     ):
         for result in run_tasks(pool, tasks):
             policy, trial = result.key
@@ -325,6 +327,7 @@ def collect_agent_rollouts(
     workers: int,
     seed: int,
     logger: logging.Logger,
+    parallel: ParallelParams | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """The trained agent's episodes (exploring a share ``spec.explore`` of the time), stored like
     the exploration rollouts and resumed the same way (see
@@ -342,7 +345,7 @@ def collect_agent_rollouts(
             "agent rollouts: collecting %d from %s with %d worker(s), exploring %.0f%% of the time",
             count, spec.env.id, min(workers, count), 100 * spec.explore,
         )  # fmt: skip
-        with agent_pool(spec, min(workers, count)) as pool:
+        with agent_pool(spec, min(workers, count), parallel) as pool:
             yield from pool.imap_unordered(_collect_task, tasks)
 
     return collect_missing(

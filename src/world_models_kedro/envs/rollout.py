@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from world_models_kedro.config import EnvParams, PolicyParams, RolloutParams
+from world_models_kedro.config import EnvParams, ParallelParams, PolicyParams, RolloutParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
 from world_models_kedro.envs.factory import close_at_exit, make_env
 from world_models_kedro.envs.frames import frame_of
@@ -245,6 +245,7 @@ def collect_rollouts(
     params: RolloutParams,
     seed: int,
     logger: logging.Logger,
+    parallel: ParallelParams | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Collect ``params.n_episodes`` episodes of the exploration policy, skipping those already
     on disk (``on_disk``: their metadata by id): ``(episode id, episode)`` as soon as a worker
@@ -254,13 +255,13 @@ def collect_rollouts(
     settings = collection_settings(env_params, params.policy, seed, params.max_steps)
 
     def play(todo: Iterator[int], count: int) -> Iterator[dict[str, Any]]:
-        workers = min(resolve_workers(params.workers), count)
+        workers = min(resolve_workers(params.workers, parallel), count)
         logger.info(
             "rollouts: collecting %d from %s with %d worker(s), policy %s",
             count, env_params.id, workers, params.policy.kind,
         )  # fmt: skip
         jobs = (EpisodeJob(env_params, params.policy, seed, i, params.max_steps) for i in todo)
-        return imap_unordered(collect_episode, jobs, workers)
+        return imap_unordered(collect_episode, jobs, workers, parallel=parallel)
 
     return collect_missing(
         on_disk, settings, params.n_episodes, play, ("rollouts", "rollouts"), logger

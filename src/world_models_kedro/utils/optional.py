@@ -9,7 +9,7 @@ from types import ModuleType
 OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
     "vizdoom": ("vizdoom", "vizdoom"),
     "stable_retro": ("stable-retro", "retro"),
-    "ray": ("ray[default]", "ray"),
+    "ray": ("ray[client]", "ray"),
     "ale_py": ("ale-py", ""),
 }
 

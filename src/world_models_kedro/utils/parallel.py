@@ -1,4 +1,6 @@
-"""Worker processes for episode-level parallelism (rollouts, CMA-ES candidates, evaluation)."""
+"""Episode-level parallelism (rollouts, CMA-ES candidates, evaluation): worker processes on this
+machine, or tasks on a Ray cluster (``parallel.backend``; see :mod:`.ray_backend`, imported only
+when chosen)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,10 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from world_models_kedro.config import ParallelParams
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -20,9 +25,20 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def resolve_workers(workers: int | None) -> int:
-    """``None`` or 0 means every available core; a positive number is taken as is."""
-    return available_cores() if not workers else int(workers)
+def uses_ray(parallel: ParallelParams | None) -> bool:
+    return parallel is not None and parallel.backend == "ray"
+
+
+def resolve_workers(workers: int | None, parallel: ParallelParams | None = None) -> int:
+    """``None`` or 0 means every available core (on Ray: the cluster's CPUs); a positive number
+    is taken as is (on Ray: the tasks in flight at once)."""
+    if workers:
+        return int(workers)
+    if uses_ray(parallel):
+        from world_models_kedro.utils.ray_backend import cluster_cpus
+
+        return cluster_cpus(parallel)
+    return available_cores()
 
 
 def _init_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
@@ -34,10 +50,12 @@ def _init_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, .
 
 
 class WorkerPool:
-    """Worker processes that live across many batches of tasks (started once, on first use).
+    """Worker processes that live across many batches of tasks (started once, on first use), or
+    with ``parallel.backend: ray`` the same interface over Ray tasks.
 
-    With ``workers == 1`` everything runs in this process: no start-up cost, easy debugging.
-    A worker that dies (killed, out of memory) raises ``BrokenProcessPool`` here: never a hang.
+    With ``workers == 1`` the process backend runs everything in this process: no start-up cost,
+    easy debugging. A worker process that dies (killed, out of memory) raises
+    ``BrokenProcessPool`` here, never a hang; on Ray its task runs again (``task_retries``).
     """
 
     def __init__(
@@ -45,10 +63,16 @@ class WorkerPool:
         workers: int,
         initializer: Callable[..., None] | None = None,
         initargs: tuple[Any, ...] = (),
+        parallel: ParallelParams | None = None,
     ) -> None:
         self.workers, self.initializer, self.initargs = workers, initializer, initargs
         self._pool: ProcessPoolExecutor | None = None
         self._initialized_here = False
+        self._ray: Any = None
+        if uses_ray(parallel):
+            from world_models_kedro.utils.ray_backend import RayPool
+
+            self._ray = RayPool(parallel, workers, initializer, initargs)
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -66,6 +90,9 @@ class WorkerPool:
     ) -> Iterator[R]:
         """Apply ``fn`` to ``items``, yielding results as they complete. At most ``max_pending``
         items (default ``2 * workers``) are in flight, so unconsumed results never pile up."""
+        if self._ray is not None:
+            yield from self._ray.imap_unordered(fn, items, max_pending)
+            return
         if self.workers <= 1:
             if self.initializer is not None and not self._initialized_here:
                 self.initializer(*self.initargs)
@@ -95,6 +122,8 @@ class WorkerPool:
                 future.cancel()
 
     def close(self) -> None:
+        if self._ray is not None:
+            self._ray.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -113,7 +142,8 @@ def imap_unordered(
     initializer: Callable[..., None] | None = None,
     initargs: tuple[Any, ...] = (),
     max_pending: int | None = None,
+    parallel: ParallelParams | None = None,
 ) -> Iterator[R]:
     """One batch of tasks on a pool that lives as long as the iteration (see :class:`WorkerPool`)."""
-    with WorkerPool(workers, initializer, initargs) as pool:
+    with WorkerPool(workers, initializer, initargs, parallel) as pool:
         yield from pool.imap_unordered(fn, items, max_pending)

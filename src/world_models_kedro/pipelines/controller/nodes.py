@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from world_models_kedro.config import ControllerParams, EnvParams
+from world_models_kedro.config import ControllerParams, EnvParams, ParallelParams
 from world_models_kedro.envs.agents import AgentSpec, agent_pool, run_tasks
 from world_models_kedro.models.world_model import WorldModel
 from world_models_kedro.storage.checkpoints import TrainingState
@@ -27,6 +27,7 @@ def train_controller(
     controller: dict[str, Any],
     env: dict[str, Any],
     seed: int,
+    parallel: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Train the linear controller with CMA-ES; returns its checkpoint and per-generation history."""
     params, env_params = ControllerParams(**controller), EnvParams(**env)
@@ -35,7 +36,9 @@ def train_controller(
     spec = AgentSpec(
         env_params, world_model, controller_spec(params), params.max_steps, params.stall_steps
     )
-    with nullcontext() if in_dream else agent_pool(spec, resolve_workers(params.workers)) as pool:
+    backend = ParallelParams(**parallel)
+    pool = None if in_dream else agent_pool(spec, resolve_workers(params.workers, backend), backend)
+    with pool or nullcontext():
         fitness = (
             dream_fitness(world_model, params, env_params.dream_reward_per_step, seed)
             if in_dream

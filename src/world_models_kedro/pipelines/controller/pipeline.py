@@ -17,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:controller",
                     "params:env",
                     "params:seed",
+                    "params:parallel",
                 ],
                 outputs=["controller_model", "controller_history"],
                 name="train_controller",

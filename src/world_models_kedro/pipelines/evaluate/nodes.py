@@ -14,6 +14,7 @@ from world_models_kedro.config import (
     ControllerParams,
     EnvParams,
     EvaluateParams,
+    ParallelParams,
     ReportParams,
     RolloutParams,
 )
@@ -36,6 +37,7 @@ def evaluate_agent(
     env: dict[str, Any],
     rollout_params: dict[str, Any],
     seed: int,
+    parallel: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Play ``evaluate.trials`` seeded episodes with the agent (and the exploration policy on the
     same seeds); returns the metrics and a table with one row per trial (seed, returns, steps)."""
@@ -45,8 +47,9 @@ def evaluate_agent(
     spec = AgentSpec(
         env_params, world_model, world_model.controller.spec, exploration=baseline_policy
     )
-    workers = resolve_workers(params.workers)
-    return play_trials(spec, params.trials, workers, params.baseline, seed, logger)
+    backend = ParallelParams(**parallel)
+    workers = resolve_workers(params.workers, backend)
+    return play_trials(spec, params.trials, workers, params.baseline, seed, logger, backend)
 
 
 def draw_world_model(

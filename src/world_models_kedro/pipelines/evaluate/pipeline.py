@@ -19,6 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:env",
                     "params:rollouts",
                     "params:seed",
+                    "params:parallel",
                 ],
                 outputs=["evaluation_metrics", "evaluation_returns"],
                 name="evaluate_agent",

@@ -10,7 +10,13 @@ from typing import Any
 
 import pandas as pd
 
-from world_models_kedro.config import EnvParams, IterateParams, MDNParams, RolloutParams
+from world_models_kedro.config import (
+    EnvParams,
+    IterateParams,
+    MDNParams,
+    ParallelParams,
+    RolloutParams,
+)
 from world_models_kedro.envs.agents import AgentSpec, mix_folder, split_by_mix
 from world_models_kedro.envs.agents import collect_agent_rollouts as collect
 from world_models_kedro.models.world_model import MDNCheckpoint, WorldModel
@@ -31,13 +37,15 @@ def collect_agent_rollouts(
     env: dict[str, Any],
     rollout_params: dict[str, Any],
     seed: int,
+    parallel: dict[str, Any],
 ) -> Iterator[dict[str, dict[str, Any]]]:
     """A generator node: the trained agent's real episodes, ``iterate.episodes`` for each mix of
     ``iterate.exploration`` (``mix<k>/episode_<i>``), saved one by one; resumes like rollouts."""
     params = IterateParams(**iterate)
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model, controller_model)
     default_policy = RolloutParams(**rollout_params).policy
-    workers = resolve_workers(params.workers)
+    backend = ParallelParams(**parallel)
+    workers = resolve_workers(params.workers, backend)
     by_mix = split_by_mix(on_disk, len(params.exploration))
     for k, mix in enumerate(params.exploration):
         spec = AgentSpec(
@@ -47,7 +55,8 @@ def collect_agent_rollouts(
             exploration=mix.policy or default_policy,
             explore=mix.explore,
         )
-        for pid, episode in collect(by_mix[k], spec, params.episodes, workers, seed, logger):
+        episodes = collect(by_mix[k], spec, params.episodes, workers, seed, logger, backend)
+        for pid, episode in episodes:
             yield {f"{mix_folder(k)}/{pid}": episode}
 
 

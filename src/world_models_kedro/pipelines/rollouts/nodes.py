@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from world_models_kedro.config import EnvParams, RolloutParams
+from world_models_kedro.config import EnvParams, ParallelParams, RolloutParams
 from world_models_kedro.envs.rollout import collect_rollouts as collect
 from world_models_kedro.envs.rollout import rollout_table
 from world_models_kedro.storage.episodes import Episode
@@ -21,13 +21,13 @@ def collect_rollouts(
     env: dict[str, Any],
     rollout_params: dict[str, Any],
     seed: int,
+    parallel: dict[str, Any],
 ) -> Iterator[dict[str, dict[str, Any]]]:
     """A generator node: each episode is yielded (and so saved, atomically, by the catalog) as
     soon as a worker finishes it; episodes already on disk are skipped (an interrupted collection
     resumes)."""
-    for pid, episode in collect(
-        on_disk, EnvParams(**env), RolloutParams(**rollout_params), seed, logger
-    ):
+    params, backend = RolloutParams(**rollout_params), ParallelParams(**parallel)
+    for pid, episode in collect(on_disk, EnvParams(**env), params, seed, logger, backend):
         yield {pid: episode}
 
 

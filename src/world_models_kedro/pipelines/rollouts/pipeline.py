@@ -10,7 +10,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 collect_rollouts,
-                inputs=["rollouts_on_disk", "params:env", "params:rollouts", "params:seed"],
+                inputs=[
+                    "rollouts_on_disk",
+                    "params:env",
+                    "params:rollouts",
+                    "params:seed",
+                    "params:parallel",
+                ],
                 outputs="rollouts",
                 name="collect_rollouts",
             ),
