@@ -273,6 +273,16 @@ class IterateParams(Params):
     workers: NonNegativeInt | None  # worker processes; null or 0: every core
 
 
+class RefinedControllerParams(Params):
+    """How the ``iterate`` round trains C again in the fine-tuned M's dream, where it differs from
+    the first C (``controller.*``). A group of its own: a sweep over it (``dvc exp``, the paper's
+    temperature table) re-runs the ``iterate_controller`` stage alone, reusing the round's M."""
+
+    dream_temperature: (
+        PositiveFloat | None
+    )  # tau of that dream (null: controller.dream.temperature)
+
+
 class AttributeParams(Params):
     """A frame property measured on pixels, for latent arithmetic: the weighted channel sum
     (R, G, B weights) averaged over ``region`` [top, bottom, left, right) exceeds ``threshold``."""
@@ -357,6 +367,7 @@ PARAMETER_MODELS: dict[str, type[Params]] = {
     "controller": ControllerParams,
     "evaluate": EvaluateParams,
     "iterate": IterateParams,
+    "refined_controller": RefinedControllerParams,
     "parallel": ParallelParams,
     "report": ReportParams,
     "gan": GANParams,

@@ -7,21 +7,28 @@ from typing import Any
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+from world_models_kedro.pipelines.iterate.pipeline import CONTROLLER_TAG, MDN_TAG
+
 ORDER = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate", "gan"]
-# Run after the default, on its models, by name only: `kedro run --pipelines=iterate`.
+# Run after the default, on its models, by name only: `kedro run --pipelines=iterate`. Its two
+# halves are pipelines too, and DVC stages: the round's episodes and M, then C trained again.
 AFTER = ["iterate"]
+PARTS = {"iterate": [MDN_TAG, CONTROLLER_TAG]}
 
 
 def after_stages(params: dict[str, Any]) -> list[str]:
-    """The pipelines of :data:`AFTER` that an environment's parameters ask for (its DVC stages):
-    iterative training where C learns in the dream and ``iterate.episodes`` is positive."""
+    """The DVC stages after the default ones that an environment's parameters ask for: iterative
+    training where C learns in the dream and ``iterate.episodes`` is positive."""
     wanted = params["controller"]["train_in"] == "dream" and params["iterate"]["episodes"] > 0
-    return ["iterate"] if wanted else []
+    return [part for name in AFTER for part in PARTS[name]] if wanted else []
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     """``kedro run`` runs the whole World Model; ``kedro run --pipelines=<name>`` one stage."""
     pipelines = find_pipelines(raise_errors=True)
+    for name, parts in PARTS.items():
+        for part in parts:
+            pipelines[part] = pipelines[name].only_nodes_with_tags(part)
     pipelines["__default__"] = sum(
         (pipelines[name] for name in ORDER if name in pipelines), Pipeline([])
     )

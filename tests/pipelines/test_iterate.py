@@ -15,6 +15,7 @@ import torch
 from tests.conftest import (
     DATA_ROOT,
     MDN_MODEL,
+    PROJECT_ROOT,
     SEQUENCES_DIR,
     clone_project,
     conf_group,
@@ -156,3 +157,46 @@ def test_fine_tuning_keeps_ms_shape(built_project: Path, tmp_path: Path) -> None
             sequences(built_project), params, 0, TrainingState(tmp_path / "s.pt"),
             logging.getLogger("test"), start,
         )  # fmt: skip
+
+
+def test_the_round_is_two_stages() -> None:
+    """``iterate`` = ``iterate_mdn`` (episodes, M) + ``iterate_controller`` (C again, scored):
+    a sweep over how C is retrained re-runs the second DVC stage only."""
+    from kedro.framework.startup import bootstrap_project
+
+    from world_models_kedro.pipeline_registry import after_stages, register_pipelines
+
+    bootstrap_project(PROJECT_ROOT)
+    pipelines = register_pipelines()
+    first, second = pipelines["iterate_mdn"], pipelines["iterate_controller"]
+    assert not set(first.nodes) & set(second.nodes)
+    assert set(first.nodes) | set(second.nodes) == set(pipelines["iterate"].nodes)
+    assert [n.name for n in second.nodes] == ["retrain_controller", "evaluate_refined_agent"]
+    assert "refined_mdn_model" in first.all_outputs() and "refined_mdn_model" in second.inputs()
+    assert "params:refined_controller" in second.inputs()
+    assert "params:refined_controller" not in first.inputs()
+    doom = {"controller": {"train_in": "dream"}, "iterate": {"episodes": 1}}
+    assert after_stages(doom) == ["iterate_mdn", "iterate_controller"]
+
+
+@pytest.mark.parametrize("temperature", [None, 1.3])
+def test_the_refined_dream_temperature(monkeypatch, temperature) -> None:
+    """``refined_controller.dream_temperature`` replaces ``controller.dream.temperature`` for the
+    retrained C only (null: the first C's); every other setting of C is the same."""
+    from world_models_kedro.pipelines.iterate import nodes
+
+    seen = {}
+
+    def fake_train(vae, mdn, state, controller, env, seed, parallel):
+        seen["controller"] = controller
+        return {}, pd.DataFrame()
+
+    monkeypatch.setattr(nodes, "train_controller", fake_train)
+    controller = conf_group("controller")
+    nodes.retrain_controller(
+        {}, {}, None, controller, {"dream_temperature": temperature}, {}, 0, {}
+    )
+    expected = controller["dream"]["temperature"] if temperature is None else temperature
+    assert seen["controller"]["dream"]["temperature"] == expected
+    rest = {k: v for k, v in seen["controller"].items() if k != "dream"}
+    assert rest == {k: v for k, v in controller.items() if k != "dream"}

@@ -11,15 +11,18 @@ from typing import Any
 import pandas as pd
 
 from world_models_kedro.config import (
+    ControllerParams,
     EnvParams,
     IterateParams,
     MDNParams,
     ParallelParams,
+    RefinedControllerParams,
     RolloutParams,
 )
 from world_models_kedro.envs.agents import AgentSpec, mix_folder, split_by_mix
 from world_models_kedro.envs.agents import collect_agent_rollouts as collect
 from world_models_kedro.models.world_model import MDNCheckpoint, WorldModel
+from world_models_kedro.pipelines.controller.nodes import train_controller
 from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.storage.episodes import Episode
 from world_models_kedro.training.mdn import fit_mdn
@@ -58,6 +61,28 @@ def collect_agent_rollouts(
         episodes = collect(by_mix[k], spec, params.episodes, workers, seed, logger, backend)
         for pid, episode in episodes:
             yield {f"{mix_folder(k)}/{pid}": episode}
+
+
+def retrain_controller(
+    vae_model: dict[str, Any],
+    mdn_model: dict[str, Any],
+    training_state: TrainingState,
+    controller: dict[str, Any],
+    refined_controller: dict[str, Any],
+    env: dict[str, Any],
+    seed: int,
+    parallel: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """C trained again, in the fine-tuned M's dream at ``refined_controller.dream_temperature``
+    (null: as the first C, ``controller.dream.temperature``), with every ``controller.*`` setting."""
+    params = ControllerParams(**controller)
+    temperature = RefinedControllerParams(**refined_controller).dream_temperature
+    if temperature is not None:
+        dream = params.dream.model_copy(update={"temperature": temperature})
+        params = params.model_copy(update={"dream": dream})
+    return train_controller(
+        vae_model, mdn_model, training_state, params.model_dump(), env, seed, parallel
+    )
 
 
 def refine_mdn(

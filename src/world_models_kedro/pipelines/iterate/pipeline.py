@@ -8,12 +8,15 @@ as they are; this round's are ``refined_mdn_model`` and ``refined_controller_mod
 
 from kedro.pipeline import Node, Pipeline
 
-from world_models_kedro.pipelines.controller.nodes import train_controller
 from world_models_kedro.pipelines.encode.nodes import encode_rollouts
 from world_models_kedro.pipelines.evaluate.nodes import evaluate_agent
 from world_models_kedro.pipelines.mdn.nodes import build_sequences
 
-from .nodes import collect_agent_rollouts, refine_mdn
+from .nodes import collect_agent_rollouts, refine_mdn, retrain_controller
+
+# Two DVC stages (``iterate_mdn``, ``iterate_controller``, registered beside ``iterate``): a sweep
+# over how C is trained again (``refined_controller.*``) reuses the round's episodes and M.
+MDN_TAG, CONTROLLER_TAG = "iterate_mdn", "iterate_controller"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -34,18 +37,21 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="agent_rollouts",
                 name="collect_agent_rollouts",
+                tags=[MDN_TAG],
             ),
             Node(
                 encode_rollouts,
                 inputs=["agent_rollouts", "agent_latents_on_disk", "vae_model", "params:encode"],
                 outputs="agent_latents",
                 name="encode_agent_rollouts",
+                tags=[MDN_TAG],
             ),
             Node(
                 build_sequences,
                 inputs=["agent_latents", "agent_sequences_on_disk", "params:mdn"],
                 outputs="agent_sequences",
                 name="build_agent_sequences",
+                tags=[MDN_TAG],
             ),
             Node(
                 refine_mdn,
@@ -60,20 +66,23 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["refined_mdn_model", "refined_mdn_history"],
                 name="refine_mdn",
+                tags=[MDN_TAG],
             ),
             Node(
-                train_controller,
+                retrain_controller,
                 inputs=[
                     "vae_model",
                     "refined_mdn_model",
                     "refined_controller_training_state",
                     "params:controller",
+                    "params:refined_controller",
                     "params:env",
                     "params:seed",
                     "params:parallel",
                 ],
                 outputs=["refined_controller_model", "refined_controller_history"],
                 name="retrain_controller",
+                tags=[CONTROLLER_TAG],
             ),
             Node(
                 evaluate_agent,
@@ -89,6 +98,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["refined_evaluation_metrics", "refined_evaluation_returns"],
                 name="evaluate_refined_agent",
+                tags=[CONTROLLER_TAG],
             ),
         ]
     )
