@@ -151,15 +151,21 @@ class Dream:
         truncated = (self.steps >= self.max_steps) & ~terminated
         self.z, self.state = z_next, state
         if restart.any():  # NEXT_STEP autoreset: dreams that ended last step start anew
-            self.z[restart] = self.initial_z(int(restart.sum()))
-            self.state[0][:, restart] = 0
-            self.state[1][:, restart] = 0
-            self.steps[restart] = 0
+            self.restart(restart)
             reward = torch.where(restart, torch.zeros_like(reward), reward)
             terminated = terminated & ~restart
             truncated = truncated & ~restart
         self.needs_reset = terminated | truncated
         return self.features(), reward, terminated, truncated
+
+    @torch.inference_mode()
+    def restart(self, mask: torch.Tensor) -> None:
+        """Start the dreams of ``mask`` anew now (z from a real opening, M's state zero)."""
+        self.z[mask] = self.initial_z(int(mask.sum()))
+        self.state[0][:, mask] = 0
+        self.state[1][:, mask] = 0
+        self.steps[mask] = 0
+        self.needs_reset[mask] = False
 
     @torch.inference_mode()
     def decode(self) -> np.ndarray:

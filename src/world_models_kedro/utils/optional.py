@@ -10,6 +10,7 @@ OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
     "vizdoom": ("vizdoom", "vizdoom"),
     "stable_retro": ("stable-retro", "retro"),
     "ray": ("ray[client]", "ray"),
+    "stable_baselines3": ("stable-baselines3", "sb3"),
     "ale_py": ("ale-py", ""),
 }
 
