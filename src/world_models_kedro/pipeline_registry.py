@@ -7,13 +7,11 @@ from typing import Any
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-from world_models_kedro.pipelines.iterate.pipeline import CONTROLLER_TAG, MDN_TAG
-
 ORDER = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate", "gan"]
 # Run after the default, on its models, by name only: `kedro run --pipelines=iterate`. Its two
 # halves are pipelines too, and DVC stages: the round's episodes and M, then C trained again.
 AFTER = ["iterate"]
-PARTS = {"iterate": [MDN_TAG, CONTROLLER_TAG]}
+PARTS = {"iterate": ["iterate_mdn", "iterate_controller"]}  # pipelines/iterate_mdn, ...
 
 
 def after_stages(params: dict[str, Any]) -> list[str]:
@@ -26,9 +24,6 @@ def after_stages(params: dict[str, Any]) -> list[str]:
 def register_pipelines() -> dict[str, Pipeline]:
     """``kedro run`` runs the whole World Model; ``kedro run --pipelines=<name>`` one stage."""
     pipelines = find_pipelines(raise_errors=True)
-    for name, parts in PARTS.items():
-        for part in parts:
-            pipelines[part] = pipelines[name].only_nodes_with_tags(part)
     pipelines["__default__"] = sum(
         (pipelines[name] for name in ORDER if name in pipelines), Pipeline([])
     )

@@ -179,6 +179,20 @@ def test_the_round_is_two_stages() -> None:
     assert after_stages(doom) == ["iterate_mdn", "iterate_controller"]
 
 
+@pytest.mark.parametrize("part", ["iterate_mdn", "iterate_controller"])
+def test_each_half_runs_by_name(monkeypatch, part) -> None:
+    """``kedro run --pipelines=<part>`` (what DVC runs) makes Kedro look for that name only."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    from world_models_kedro.pipeline_registry import register_pipelines
+
+    bootstrap_project(PROJECT_ROOT)
+    monkeypatch.setattr(pipelines, "_requested_pipelines", [part])
+    found = register_pipelines()
+    assert part in found and len(found[part].nodes) == {"iterate_mdn": 4}.get(part, 2)
+
+
 @pytest.mark.parametrize("temperature", [None, 1.3])
 def test_the_refined_dream_temperature(monkeypatch, temperature) -> None:
     """``refined_controller.dream_temperature`` replaces ``controller.dream.temperature`` for the
