@@ -59,6 +59,7 @@ def test_the_controller_pipeline_on_an_in_memory_catalog(tmp_path: Path) -> None
             "params:controller": MemoryDataset(controller),
             "params:env": MemoryDataset(env),
             "params:seed": MemoryDataset(0),
+            "params:parallel": MemoryDataset(conf_group("parallel")),
         }
     )
     SequentialRunner().run(create_pipeline(), catalog)
