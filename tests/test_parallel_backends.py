@@ -104,7 +104,7 @@ def test_ray_gives_the_same_bytes_as_processes(
 
 
 # ------------------------------------------------------------------ faults
-def kill_first_task_worker(ray_pids_before: set[int], killed: list[int], stop: threading.Event):
+def kill_first_task_worker(killed: list[int], stop: threading.Event) -> None:
     """SIGKILL the first Ray worker seen running a task (process title ``ray::_run``)."""
     import psutil
 
@@ -133,7 +133,7 @@ def test_a_killed_ray_worker_is_retried_to_the_same_result(ray_cluster) -> None:
 
     killed: list[int] = []
     stop = threading.Event()
-    killer = threading.Thread(target=kill_first_task_worker, args=(set(), killed, stop))
+    killer = threading.Thread(target=kill_first_task_worker, args=(killed, stop))
     killer.start()
     try:
         disturbed = collect(4, 2, RAY)
@@ -153,7 +153,7 @@ def test_no_retries_means_the_killed_task_fails(ray_cluster) -> None:
     """The retries above are Ray's: with ``task_retries: 0`` the same kill ends the run."""
     killed: list[int] = []
     stop = threading.Event()
-    killer = threading.Thread(target=kill_first_task_worker, args=(set(), killed, stop))
+    killer = threading.Thread(target=kill_first_task_worker, args=(killed, stop))
     killer.start()
     try:
         with pytest.raises(Exception) as excinfo:

@@ -25,7 +25,7 @@ from world_models_kedro.actions import actions_to_vectors
 from world_models_kedro.config import EnvParams
 from world_models_kedro.envs.dream import final_observations
 from world_models_kedro.envs.frames import frame_of, preprocess_frame
-from world_models_kedro.envs.spaces import describe_space
+from world_models_kedro.envs.spaces import describe_space, space_from_description
 from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.features import WorldModelState
 from world_models_kedro.models.mdnrnn import MDNRNN
@@ -147,8 +147,6 @@ class DreamEnv(gym.Env):
     def __init__(self, dream: Dream) -> None:
         if dream.num_envs != 1:
             raise ValueError(f"DreamEnv is one dream; this Dream has num_envs = {dream.num_envs}")
-        from world_models_kedro.envs.spaces import space_from_description
-
         self.dream, self.render_mode, self._seeded = dream, "rgb_array", False
         self.observation_space = _feature_space(dream.feature_dim)
         self.action_space = space_from_description(dream.action_desc)

@@ -8,6 +8,7 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -47,6 +48,30 @@ def _init_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, .
     torch.set_num_threads(1)  # one process per core: no oversubscription, deterministic CPU math
     if initializer is not None:
         initializer(*initargs)
+
+
+def bounded(
+    items: Iterable[T],
+    submit: Callable[[T], Any],
+    first_done: Callable[[list[Any]], tuple[list[R], list[Any]]],
+    cancel: Callable[[Any], Any],
+    max_pending: int,
+) -> Iterator[R]:
+    """Submit ``items`` with at most ``max_pending`` in flight, yielding results as they finish
+    (``first_done(pending)``: the finished results and what is still pending); whatever is still
+    pending when the caller stops is cancelled. Both backends' pools run on it."""
+    pending: list[Any] = []
+    iterator = iter(items)
+    try:
+        while True:
+            pending += [submit(item) for item in islice(iterator, max_pending - len(pending))]
+            if not pending:
+                return
+            done, pending = first_done(pending)
+            yield from done
+    finally:
+        for handle in pending:
+            cancel(handle)
 
 
 class WorkerPool:
@@ -101,25 +126,18 @@ class WorkerPool:
                 yield fn(item)
             return
         pool = self._executor()
-        max_pending = max_pending or 2 * self.workers
-        pending: set[Future[R]] = set()
-        iterator = iter(items)
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(pending) < max_pending:
-                    try:
-                        pending.add(pool.submit(fn, next(iterator)))
-                    except StopIteration:
-                        exhausted = True
-                if not pending:
-                    return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+
+        def first_done(pending: list[Future[R]]) -> tuple[list[R], list[Future[R]]]:
+            done, rest = wait(pending, return_when=FIRST_COMPLETED)
+            return [future.result() for future in done], list(rest)
+
+        yield from bounded(
+            items,
+            lambda item: pool.submit(fn, item),
+            first_done,
+            Future.cancel,
+            max_pending or 2 * self.workers,
+        )
 
     def close(self) -> None:
         if self._ray is not None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from world_models_kedro.utils.optional import require
+from world_models_kedro.utils.parallel import bounded
 
 if TYPE_CHECKING:
     from world_models_kedro.config import ParallelParams
@@ -128,26 +129,19 @@ class RayPool:
     ) -> Iterator[R]:
         """Apply ``fn`` to ``items`` on the cluster, yielding results as they complete; at most
         ``max_pending`` (default ``2 * workers``) tasks in flight."""
-        ray, max_pending = self.ray, max_pending or 2 * self.workers
-        pending: list[Any] = []
-        iterator = iter(items)
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(pending) < max_pending:
-                    try:
-                        item = next(iterator)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    pending.append(self._task.remote(fn, item, [self._setup]))
-                if not pending:
-                    return
-                done, pending = ray.wait(pending, num_returns=1)
-                yield ray.get(done[0])
-        finally:
-            for ref in pending:
-                ray.cancel(ref)
+        ray = self.ray
+
+        def first_done(pending: list[Any]) -> tuple[list[Any], list[Any]]:
+            done, rest = ray.wait(pending, num_returns=1)
+            return [ray.get(done[0])], rest
+
+        yield from bounded(
+            items,
+            lambda item: self._task.remote(fn, item, [self._setup]),
+            first_done,
+            ray.cancel,
+            max_pending or 2 * self.workers,
+        )
 
     def close(self) -> None:
         self._setup = None  # drops the object store's copy once no task holds it
