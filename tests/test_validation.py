@@ -199,3 +199,39 @@ def test_the_capacity_rule_on_made_up_machines() -> None:
     # 64 candidates x 33 weights x 8 bytes x 3 copies = 50,688 bytes
     assert capacity_problems(params, sources, free_disk=10**8, memory=50_688) == []
     assert len(capacity_problems(params, sources, free_disk=10**8, memory=50_687)) == 1
+
+
+# ------------------------------------------------------------------ controller.algorithm: ppo
+def test_ppo_without_stable_baselines3_names_the_install(project: Path, monkeypatch) -> None:
+    for name in [m for m in sys.modules if m.split(".")[0] == "stable_baselines3"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "stable_baselines3", None)  # `import stable_baselines3` fails
+    params = {"controller": {"algorithm": "ppo"}}
+    error = fails_before_any_node(project, ["controller"], runtime_params=params)
+    assert isinstance(error, MissingPackageError)
+    message = str(error)
+    assert "controller.algorithm = 'ppo' (--params on the command line)" in message
+    assert 'pip install "stable-baselines3" (or pip install -e ".[sb3]")' in message
+
+
+@pytest.mark.parametrize(
+    ("controller", "expected"),
+    [
+        ({"algorithm": "ppo", "bias": False}, "set controller.bias: true"),
+        ({"ppo": {"batch_size": 4096}}, "batch_size (4096) is larger than a rollout"),
+        ({"algorithm": "cmaes", "hidden_layers": [0]}, "controller.hidden_layers"),
+    ],
+)
+def test_ppo_settings_that_cannot_work(project: Path, controller: dict, expected: str) -> None:
+    message = str(
+        fails_before_any_node(project, ["controller"], runtime_params={"controller": controller})
+    )
+    assert expected in message and "(--params on the command line)" in message
+
+
+def test_ppo_in_the_real_game_needs_batched_frames(project: Path) -> None:
+    set_param(project, "parameters.yml", "env.frame", "render")
+    params = {"controller": {"algorithm": "ppo"}}
+    message = str(fails_before_any_node(project, ["controller"], runtime_params=params))
+    assert "controller.algorithm = 'ppo' (--params on the command line)" in message
+    assert "env.frame = 'render' (conf/test/parameters.yml)" in message

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
@@ -181,7 +182,46 @@ class DreamParams(Params):
     device: Device
 
 
+class PPOParams(Params):
+    """C trained by stable-baselines3's PPO (``controller.algorithm: ppo``); the names and meanings
+    of SB3's own arguments. The actor is C itself (``controller.hidden_layers``); the critic is
+    used in training only."""
+
+    total_timesteps: PositiveInt  # environment steps (real or dreamed) of the whole training
+    # environments stepped together: real ones in this process (V and M batched over them), or
+    # dreams in one torch batch
+    n_envs: PositiveInt
+    n_steps: PositiveInt  # steps per environment in each update's rollout
+    batch_size: Annotated[int, Field(ge=2)]  # minibatch size
+    n_epochs: PositiveInt  # passes over each rollout
+    learning_rate: PositiveFloat
+    gamma: Annotated[float, Field(gt=0, le=1)]  # discount
+    gae_lambda: Annotated[float, Field(ge=0, le=1)]
+    clip_range: PositiveFloat
+    ent_coef: NonNegativeFloat  # entropy bonus
+    vf_coef: NonNegativeFloat  # value loss weight
+    max_grad_norm: PositiveFloat
+    # Box spaces and the thresholds head: C's raw outputs are the mean of a Gaussian (state-
+    # independent std, this log at the start); Discrete argmax: a categorical over C's outputs
+    log_std_init: float
+    value_layers: list[PositiveInt]  # the critic's hidden layers (tanh), over the same features
+
+    @model_validator(mode="after")
+    def _batch_fits(self) -> PPOParams:
+        if self.batch_size > self.n_steps * self.n_envs:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) is larger than a rollout (n_steps x n_envs = "
+                f"{self.n_steps} x {self.n_envs} = {self.n_steps * self.n_envs})"
+            )
+        return self
+
+
 class ControllerParams(Params):
+    # How C is trained: cmaes (the paper: population, trials, sigma0, generations) or ppo
+    # (stable-baselines3, controller.ppo); either in the real environment or the dream (train_in)
+    algorithm: Literal["cmaes", "ppo"]
+    # C's hidden layers, tanh between them: [] is the paper's linear C; e.g. [64] an MLP
+    hidden_layers: list[PositiveInt]
     # What C reads: z (the paper's "V only"), zh ([z, h]: the full World Model) or zch ([z, c, h]:
     # M's LSTM cell state too, as the original TakeCover C)
     inputs: Literal["z", "zh", "zch"]
@@ -193,23 +233,36 @@ class ControllerParams(Params):
     threshold_actions: (
         list[int] | None
     )  # the head "thresholds": the action of each bin, low to high
-    bias: bool  # C's linear layer has a bias (the original TakeCover C has none)
+    bias: bool  # C's layers have biases (the original TakeCover C has none; PPO needs them)
     # The z C (and M) get from V in the real environment: V's mean, or drawn from its posterior
     # (mu + sigma * eps, seeded per episode), as the original's agent
     z_input: Literal["mean", "sample"]
-    train_in: Literal["real", "dream"]  # where C's candidates are scored
+    train_in: Literal["real", "dream"]  # where C is trained (and its candidates scored)
     population: Annotated[int, Field(ge=2)]  # CMA-ES population (the paper: 64)
     trials: PositiveInt  # episodes per candidate; its fitness is the mean return (paper: 16)
     sigma0: PositiveFloat  # CMA-ES initial step size
     generations: NonNegativeInt  # the paper: 1800 (CarRacing)
-    max_steps: PositiveInt | None  # cap on training episodes (null: the env's limit)
-    # end a training episode after this many steps without a new best return (null: never)
+    max_steps: PositiveInt | None  # cap on real training episodes (null: the env's limit)
+    # CMA-ES: end a real training episode after this many steps without a new best return
+    # (null: never)
     stall_steps: PositiveInt | None
-    eval_every: PositiveInt  # every so many generations, score the best candidate and the mean
-    eval_trials: PositiveInt  # ... on this many episodes
+    # every so many CMA-ES generations (the best candidate and the mean) or PPO updates (the
+    # policy), score C on eval_trials episodes; the best scored C is the result
+    eval_every: PositiveInt
+    eval_trials: PositiveInt
     workers: NonNegativeInt | None  # worker processes; null or 0: every core
     dream: DreamParams
+    ppo: PPOParams
     resume: bool  # continue from the training state left by an interrupted run
+
+    @model_validator(mode="after")
+    def _ppo_has_biases(self) -> ControllerParams:
+        if self.algorithm == "ppo" and not self.bias:
+            raise ValueError(
+                "controller.algorithm 'ppo' trains C with biases (stable-baselines3's layers "
+                "have them): set controller.bias: true, or algorithm: cmaes for a C without"
+            )
+        return self
 
     @model_validator(mode="after")
     def _head_fits(self) -> ControllerParams:

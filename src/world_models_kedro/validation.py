@@ -26,7 +26,7 @@ from world_models_kedro.config import (
     ParallelParams,
 )
 from world_models_kedro.utils.diff import dict_changes
-from world_models_kedro.utils.optional import MissingPackageError
+from world_models_kedro.utils.optional import MissingPackageError, require
 
 PARAMETER_PATTERNS = ("parameters*", "parameters*/**", "**/parameters*")
 
@@ -141,6 +141,7 @@ def validate_parameters(params: Mapping[str, Any], sources: ParameterSources) ->
     if not problems:
         problems += _cross_checks(params, sources)
         problems += capacity_problems(params, sources, *machine_capacity())
+        problems += algorithm_problems(params, sources)
     if "parallel" in params and not problems:
         problems += cluster_problems(params["parallel"], sources)
     if "env" in params and not problems:
@@ -242,6 +243,26 @@ def capacity_problems(
             f"(C has more than {weights} weights) and this machine has {gb(memory)} of memory"
         )
     return problems
+
+
+def algorithm_problems(params: Mapping[str, Any], sources: ParameterSources) -> list[str]:
+    """``controller.algorithm: ppo`` needs stable-baselines3, and in the real environment frames
+    that come batched from a vector environment."""
+    controller, env = params.get("controller") or {}, params.get("env") or {}
+    if controller.get("algorithm") != "ppo":
+        return []
+    where = f"controller.algorithm = 'ppo' ({sources.locate('controller.algorithm')})"
+    try:
+        require("stable_baselines3", "training C with PPO")
+    except MissingPackageError as exc:
+        raise MissingPackageError(f"{where}: {exc}") from exc
+    if controller.get("train_in") == "real" and env.get("frame") == "render":
+        return [
+            f"{where} in the real environment reads frames from its vector environment's "
+            f"observations, but env.frame = 'render' ({sources.locate('env.frame')}): use the "
+            "observation (or its key), or controller.train_in: dream"
+        ]
+    return []
 
 
 def cluster_problems(parallel: Mapping[str, Any], sources: ParameterSources) -> list[str]:

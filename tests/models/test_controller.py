@@ -12,9 +12,10 @@ from world_models_kedro.actions import action_dim, squash_action
 from world_models_kedro.envs.spaces import describe_space
 from world_models_kedro.models.agent import WorldModelAgent
 from world_models_kedro.models.controller import (
+    Controller,
     ControllerPopulation,
-    LinearController,
     feature_dim,
+    flat_size,
 )
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE
@@ -38,17 +39,17 @@ Z_DIM, HIDDEN = 8, 16
 
 
 def test_default_controller_is_the_papers_size() -> None:
-    model = LinearController()
+    model = Controller()
     assert model.n_params == sum(p.numel() for p in model.parameters()) == 867
     assert model.fc.weight.shape == (3, 32 + 256) and model.fc.bias.shape == (3,)
-    assert model.config == {"in_dim": 32 + 256, "out_dim": 3, "bias": True}
-    assert LinearController(32, 3).n_params == 32 * 3 + 3  # the "V only" agent
+    assert model.config == {"in_dim": 32 + 256, "out_dim": 3, "bias": True, "hidden_layers": []}
+    assert Controller(32, 3).n_params == 32 * 3 + 3  # the "V only" agent
     # the original TakeCover C: [z, c, h] -> one output, no bias
-    assert LinearController(feature_dim("zch", 64, 512), 1, bias=False).n_params == 1088
+    assert Controller(feature_dim("zch", 64, 512), 1, bias=False).n_params == 1088
 
 
 def test_flat_parameters_round_trip() -> None:
-    model = LinearController(Z_DIM + HIDDEN, 3)
+    model = Controller(Z_DIM + HIDDEN, 3)
     flat = np.random.default_rng(0).normal(size=model.n_params).astype(np.float32)
     model.set_flat_params(flat)
     assert np.array_equal(model.flat_params(), flat)
@@ -67,27 +68,55 @@ def test_flat_parameters_round_trip() -> None:
         torch.testing.assert_close(model(x), expected)
 
 
-@pytest.mark.parametrize("in_dim, out_dim", [(Z_DIM + HIDDEN, 3), (Z_DIM, 2), (5, 1)])
-def test_the_batched_population_is_the_single_controller(in_dim: int, out_dim: int) -> None:
-    """The dream scores a whole CMA-ES population with one batched product; each candidate must
-    act exactly as a LinearController loaded with the same flat vector (same layout, not
-    transposed)."""
+@pytest.mark.parametrize(
+    "in_dim, out_dim, hidden_layers, bias",
+    [
+        (Z_DIM + HIDDEN, 3, (), True),
+        (Z_DIM, 2, (), True),
+        (5, 1, (), False),
+        (Z_DIM + HIDDEN, 3, (6,), True),
+        (Z_DIM, 1, (6, 4), False),
+    ],
+)
+def test_the_batched_population_is_the_single_controller(
+    in_dim: int, out_dim: int, hidden_layers: tuple[int, ...], bias: bool
+) -> None:
+    """The dream scores a whole CMA-ES population with one batched product per layer; each
+    candidate must act exactly as a Controller (linear or MLP) loaded with the same flat vector
+    (same layout, not transposed)."""
     population, trials = 4, 3
     rng = np.random.default_rng(1)
-    flat = rng.normal(size=(population, in_dim * out_dim + out_dim))
+    n = flat_size(in_dim, out_dim, bias, hidden_layers)
+    flat = rng.normal(size=(population, n))
     features = torch.from_numpy(rng.normal(size=(population * trials, in_dim)).astype(np.float32))
-    batched = ControllerPopulation(flat, in_dim, out_dim)(features).view(population, trials, -1)
+    batched = ControllerPopulation(flat, in_dim, out_dim, bias, hidden_layers=hidden_layers)
+    batched = batched(features).view(population, trials, -1)
     for p in range(population):
-        single = LinearController(in_dim, out_dim)
+        single = Controller(in_dim, out_dim, bias, hidden_layers)
+        assert single.n_params == n == sum(t.numel() for t in single.parameters())
         single.set_flat_params(flat[p])
         with torch.no_grad():
             expected = single(features.view(population, trials, in_dim)[p])
         torch.testing.assert_close(batched[p], expected, rtol=1e-6, atol=1e-6)
 
 
+def test_an_mlp_controller_round_trips_in_parameter_order() -> None:
+    """The flat layout of an MLP C is its layers in order, each weight row-major then bias: the
+    order of ``parameters()`` (what PPO's actor is copied from)."""
+    model = Controller(Z_DIM, 3, True, (5,))
+    flat = np.random.default_rng(2).normal(size=model.n_params).astype(np.float32)
+    model.set_flat_params(flat)
+    ordered = torch.cat([p.detach().flatten() for p in model.parameters()]).numpy()
+    assert np.array_equal(ordered, flat) and np.array_equal(model.flat_params(), flat)
+    x = torch.randn(4, Z_DIM)
+    with torch.no_grad():
+        hidden = torch.tanh(x @ model.hidden[0].weight.T + model.hidden[0].bias)
+        torch.testing.assert_close(model(x), hidden @ model.fc.weight.T + model.fc.bias)
+
+
 @pytest.mark.parametrize("size", [0, 866, 868, 2 * 867])
 def test_a_wrong_number_of_parameters_is_refused(size: int) -> None:
-    model = LinearController()
+    model = Controller()
     before = model.flat_params().copy()
     with pytest.raises(ValueError, match=rf"expects 867 parameters.*got {size}\b"):
         model.set_flat_params(np.zeros(size))
@@ -147,7 +176,7 @@ def tiny_agent(space: gym.Space, with_mdn: bool = True, seed: int = 0) -> WorldM
     desc = describe_space(space)
     vae = ConvVAE(z_dim=Z_DIM, channels=(4, 8, 8, 16))
     mdn = MDNRNN(z_dim=Z_DIM, action_dim=action_dim(desc), hidden=HIDDEN, gaussians=2)
-    controller = LinearController(Z_DIM + (HIDDEN if with_mdn else 0), action_dim(desc))
+    controller = Controller(Z_DIM + (HIDDEN if with_mdn else 0), action_dim(desc))
     # large weights: the raw outputs reach the saturated ends of the squashing too
     controller.set_flat_params(np.random.default_rng(seed).normal(size=controller.n_params) * 20)
     return WorldModelAgent(
@@ -214,7 +243,7 @@ def test_the_original_takecover_agent_reads_z_c_h_and_acts_by_thresholds() -> No
     desc = describe_space(spaces.Discrete(3))
     vae = ConvVAE(z_dim=Z_DIM, channels=(4, 8, 8, 16))
     mdn = MDNRNN(Z_DIM, 3, HIDDEN, 2, predict_done=True, restart_input=True)
-    controller = LinearController(feature_dim("zch", Z_DIM, HIDDEN), 1, bias=False)
+    controller = Controller(feature_dim("zch", Z_DIM, HIDDEN), 1, bias=False)
     controller.set_flat_params(np.random.default_rng(0).normal(size=controller.n_params) * 3)
     agent = WorldModelAgent(vae, mdn, controller, desc, "zch", (2, 0, 1), sample_z=True)
     frames = random_frames(12)
@@ -250,7 +279,7 @@ def test_a_controller_whose_head_does_not_fit_m_is_refused() -> None:
     )  # fmt: skip
 
     def controller(out_dim: int, thresholds: list[int] | None) -> ControllerCheckpoint:
-        model = LinearController(feature_dim("zch", Z_DIM, HIDDEN), out_dim, bias=False)
+        model = Controller(feature_dim("zch", Z_DIM, HIDDEN), out_dim, bias=False)
         return ControllerCheckpoint.of(
             model, desc, "zch", thresholds, "mean", "dream", "v", "m", "best@1", 1.0
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from tests.conftest import (
     CONTROLLER_MODEL,
     CONTROLLER_STATE,
     MDN_MODEL,
+    METRICS,
     ROLLOUTS_DIR,
     VAE_MODEL,
     clone_project,
@@ -48,6 +51,7 @@ HISTORY_COLUMNS = [
     "fitness_std",
     "sigma",
     "episodes",
+    "steps",
     "seconds",
     "eval_mean_return",
     "eval_mean_std",
@@ -98,7 +102,12 @@ def test_the_built_controller(built_project: Path) -> None:
         load_checkpoint(built_project / MDN_MODEL),
     )
     assert checkpoint["kind"] == "controller"
-    assert checkpoint["config"] == {"in_dim": Z_DIM + HIDDEN, "out_dim": 3, "bias": True}
+    assert checkpoint["config"] == {
+        "in_dim": Z_DIM + HIDDEN,
+        "out_dim": 3,
+        "bias": True,
+        "hidden_layers": [],
+    }
     assert checkpoint["action_space"] == CAR_RACING
     assert checkpoint["inputs"] == "zh" and checkpoint["train_in"] == "real"
     assert checkpoint["vae_sha256"] == vae["weights_sha256"]
@@ -110,6 +119,8 @@ def test_the_built_controller(built_project: Path) -> None:
     assert history.columns.tolist() == HISTORY_COLUMNS
     assert history["generation"].tolist() == list(range(1, GENERATIONS + 1))
     assert (history["episodes"] == POPULATION * 1).all()  # trials: 1
+    # the training episodes' environment steps (conf/test: at most 30 each)
+    assert history["steps"].between(POPULATION, POPULATION * 30).all()
     assert np.isfinite(history.to_numpy(dtype=float)).all()  # eval_every 1: every row scored
     scored = history[["eval_mean_return", "eval_best_return"]].to_numpy().max()
     assert checkpoint["best_score"] == pytest.approx(scored)
@@ -179,3 +190,115 @@ def test_an_mdn_for_another_latent_size_is_refused(project_from, built_project: 
     assert "size 4" in message and "size 8" in message
     assert not (project / CONTROLLER_MODEL).exists()
     assert not (project / CONTROLLER_STATE).exists()
+
+
+# ------------------------------------------------------------------ controller.algorithm: ppo
+PPO_COLUMNS = [
+    "update", "timesteps", "episodes", "return_mean", "return_max", "policy_loss", "value_loss",
+    "entropy_loss", "approx_kl", "clip_fraction", "explained_variance", "std", "seconds",
+    "eval_return", "eval_std",
+]  # fmt: skip
+
+
+def ppo(train_in: str, total: int = 128, **more) -> dict:
+    """conf/test's PPO (2 envs x 32 steps per update) for ``total`` steps."""
+    return {
+        "controller": {
+            "algorithm": "ppo",
+            "train_in": train_in,
+            "max_steps": 20,  # real training episodes: a 64-step update ends and starts some
+            "eval_trials": 1,
+            "ppo": {"total_timesteps": total},
+            **more,
+        }
+    }
+
+
+@pytest.fixture(scope="module", params=["dream", "real"])
+def ppo_run(
+    request: pytest.FixtureRequest, built_project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
+    """C trained by PPO for 3 updates in one go (``--params=controller.algorithm=ppo``)."""
+    path = clone_project(
+        built_project, tmp_path_factory.mktemp(f"ppo-{request.param}") / "project", only=WORLD_MODEL
+    )
+    run_pipeline(path, ["controller"], runtime_params=ppo(request.param, 192))
+    return request.param, path
+
+
+def test_a_ppo_controller_keeps_the_checkpoint_contract(ppo_run: tuple[str, Path]) -> None:
+    train_in, path = ppo_run
+    checkpoint = load_checkpoint(path / CONTROLLER_MODEL)
+    assert checkpoint["kind"] == "controller" and checkpoint["train_in"] == train_in
+    assert checkpoint["config"] == {
+        "in_dim": Z_DIM + HIDDEN, "out_dim": 3, "bias": True, "hidden_layers": []
+    }  # fmt: skip
+    assert checkpoint["action_space"] == CAR_RACING
+    assert checkpoint["best_source"] in ("ppo@1", "ppo@2", "ppo@3")
+    history = pd.read_csv(path / CONTROLLER_HISTORY)
+    assert history.columns.tolist() == PPO_COLUMNS
+    assert history["update"].tolist() == [1, 2, 3]
+    assert history["timesteps"].tolist() == [64, 128, 192]
+    assert history["eval_return"].notna().all()  # conf/test: eval_every 1
+    assert checkpoint["best_score"] == pytest.approx(history["eval_return"].max())
+    assert (history["episodes"] > 0).all() and history["value_loss"].notna().all()
+    # the policy moved: C is not SB3's initial actor
+    assert history["approx_kl"].gt(0).all()
+
+
+@pytest.mark.parametrize("interrupt_after", [1, 2])
+def test_ppo_resumes_exactly(project_from, ppo_run: tuple[str, Path], interrupt_after: int) -> None:
+    """Updates 1..k, then 3 (resuming, mid-episode: 20-step episodes, 32-step rollouts) == 3 in
+    one go: the same C, the same history (C scored after every update, as conf/test's
+    eval_every 1: a shorter run also scores its last update)."""
+    train_in, straight = ppo_run
+    project = project_from(straight, only=WORLD_MODEL)
+    run_pipeline(project, ["controller"], runtime_params=ppo(train_in, 64 * interrupt_after))
+    state = load_checkpoint(project / CONTROLLER_STATE)
+    assert state["update"] == interrupt_after and state["timesteps"] == 64 * interrupt_after
+    if train_in == "real":  # an episode was in progress in each environment
+        assert all(len(game["played"]) > 0 for game in state["env"]["games"])
+    run_pipeline(project, ["controller"], runtime_params=ppo(train_in, 192))
+    x, y = load_checkpoint(project / CONTROLLER_MODEL), load_checkpoint(straight / CONTROLLER_MODEL)
+    for name in ("fc.weight", "fc.bias"):
+        assert torch.equal(x["state_dict"][name], y["state_dict"][name]), name
+    assert (x["best_source"], x["best_score"]) == (y["best_source"], y["best_score"])
+    pd.testing.assert_frame_equal(
+        without_timing(pd.read_csv(project / CONTROLLER_HISTORY)),
+        without_timing(pd.read_csv(straight / CONTROLLER_HISTORY)),
+    )
+    # the last policy too (actor and critic), whichever update C was chosen from, and Adam's state
+    a, b = load_checkpoint(project / CONTROLLER_STATE), load_checkpoint(straight / CONTROLLER_STATE)
+    for name, tensor in a["parameters"]["policy"].items():
+        assert torch.equal(tensor, b["parameters"]["policy"][name]), name
+    adam_a, adam_b = (s["parameters"]["policy.optimizer"]["state"] for s in (a, b))
+    assert all(torch.equal(adam_a[k]["exp_avg"], adam_b[k]["exp_avg"]) for k in adam_a)
+
+
+def test_a_ppo_controller_is_evaluated_like_any(
+    project_from, built_project: Path, ppo_run: tuple[str, Path]
+) -> None:
+    train_in, straight = ppo_run
+    project = project_from(built_project)
+    shutil.copyfile(straight / CONTROLLER_MODEL, project / CONTROLLER_MODEL)
+    run_pipeline(project, ["evaluate"])
+    metrics = json.loads((project / METRICS).read_text())
+    assert metrics["train_in"] == train_in and np.isfinite(metrics["agent"]["mean"])
+    checkpoint = load_checkpoint(project / CONTROLLER_MODEL)
+    assert metrics["training_score"] == pytest.approx(checkpoint["best_score"])
+
+
+def test_an_mlp_c_by_ppo_and_by_cmaes(project_from, built_project: Path) -> None:
+    """hidden_layers: the same C shape for either algorithm, kept in the checkpoint."""
+    for algorithm in ("ppo", "cmaes"):
+        project = project_from(built_project, only=WORLD_MODEL)
+        params = (
+            ppo("dream", 64, hidden_layers=[6])
+            if algorithm == "ppo"
+            else controller(hidden_layers=[6], generations=1)
+        )
+        run_pipeline(project, ["controller"], runtime_params=params)
+        checkpoint = ControllerCheckpoint.from_dict(load_checkpoint(project / CONTROLLER_MODEL))
+        assert checkpoint.weights.config["hidden_layers"] == [6]
+        model = checkpoint.model
+        assert model.n_params == (Z_DIM + HIDDEN) * 6 + 6 + 6 * 3 + 3

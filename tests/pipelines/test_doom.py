@@ -176,7 +176,9 @@ def test_take_cover_with_the_original_choices(tmp_path: Path) -> None:
     mdn, controller = (load_checkpoint(project / path) for path in (MDN_MODEL, CONTROLLER_MODEL))
     assert mdn["config"]["restart_input"] is True
     assert mdn["config"]["z_dim"] == Z_DIM and mdn["config"]["hidden"] == HIDDEN
-    assert controller["config"] == {"in_dim": Z_DIM + 2 * HIDDEN, "out_dim": 1, "bias": False}
+    assert controller["config"] == {
+        "in_dim": Z_DIM + 2 * HIDDEN, "out_dim": 1, "bias": False, "hidden_layers": []
+    }  # fmt: skip
     assert controller["inputs"] == "zch" and controller["threshold_actions"] == [2, 0, 1]
     assert controller["z_input"] == "sample"
     assert list(controller["state_dict"]) == ["fc.weight"]  # no bias

@@ -92,7 +92,9 @@ def test_cmaes_resumes_exactly_in_the_dream(project_from, dream_trained: Path) -
     assert load_checkpoint(project / CONTROLLER_STATE)["generation"] == 2
     assert_same_controller(project, dream_trained)
     # the comparison means something: the candidates of a generation scored differently
-    assert (pd.read_csv(dream_trained / CONTROLLER_HISTORY)["fitness_std"] > 0).any()
+    history = pd.read_csv(dream_trained / CONTROLLER_HISTORY)
+    assert (history["fitness_std"] > 0).any()
+    assert (history["steps"] > 0).all()  # dreamed steps of the training episodes
 
 
 @pytest.mark.slow

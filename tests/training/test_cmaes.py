@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from world_models_kedro.storage.checkpoints import TrainingState
-from world_models_kedro.training.cmaes import CMAESResult, CMAESSpec, run_cmaes
+from world_models_kedro.training.cmaes import CMAESSpec, SearchResult, run_cmaes
 
 N_PARAMS, POPULATION, TRIALS, EVAL_TRIALS, GENERATIONS = 6, 8, 2, 3, 6
 TARGET = np.linspace(-0.5, 0.5, N_PARAMS)
@@ -62,7 +62,7 @@ def make_spec(fitness: Fitness, generations: int = GENERATIONS, **changes) -> CM
     return CMAESSpec(**settings, evaluate=fitness.evaluate, evaluate_many=fitness.evaluate_many)
 
 
-def run(state: TrainingState, fitness: Fitness, resume: bool = True, **changes) -> CMAESResult:
+def run(state: TrainingState, fitness: Fitness, resume: bool = True, **changes) -> SearchResult:
     return run_cmaes(make_spec(fitness, **changes), state, resume, LOGGER)
 
 
@@ -70,7 +70,7 @@ def without_timing(history: pd.DataFrame) -> pd.DataFrame:
     return history.drop(columns=["seconds"])
 
 
-def assert_same_result(a: CMAESResult, b: CMAESResult) -> None:
+def assert_same_result(a: SearchResult, b: SearchResult) -> None:
     assert np.array_equal(a.best_params, b.best_params)
     assert a.best_score == b.best_score
     assert a.best_source == b.best_source
@@ -78,13 +78,13 @@ def assert_same_result(a: CMAESResult, b: CMAESResult) -> None:
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory: pytest.TempPathFactory) -> CMAESResult:
+def straight(tmp_path_factory: pytest.TempPathFactory) -> SearchResult:
     """GENERATIONS generations, uninterrupted."""
     state = TrainingState(tmp_path_factory.mktemp("straight") / "state.pt")
     return run(state, Fitness())
 
 
-def test_an_uninterrupted_run(straight: CMAESResult) -> None:
+def test_an_uninterrupted_run(straight: SearchResult) -> None:
     history = straight.history
     assert history["generation"].tolist() == list(range(1, GENERATIONS + 1))
     assert (history["episodes"] == POPULATION * TRIALS).all()
@@ -104,7 +104,7 @@ def test_an_uninterrupted_run(straight: CMAESResult) -> None:
 
 @pytest.mark.parametrize("interrupt_at", [1, 2, GENERATIONS - 1])
 def test_an_interrupted_run_resumes_exactly(
-    tmp_path: Path, straight: CMAESResult, interrupt_at: int
+    tmp_path: Path, straight: SearchResult, interrupt_at: int
 ) -> None:
     state = TrainingState(tmp_path / "state.pt")
     with pytest.raises(Interrupted):
@@ -119,7 +119,7 @@ def test_an_interrupted_run_resumes_exactly(
     assert state.read()["generation"] == GENERATIONS
 
 
-def test_interrupted_twice(tmp_path: Path, straight: CMAESResult) -> None:
+def test_interrupted_twice(tmp_path: Path, straight: SearchResult) -> None:
     state = TrainingState(tmp_path / "state.pt")
     for fail_at in (2, 3):
         with pytest.raises(Interrupted):
@@ -153,7 +153,7 @@ def test_small_populations_resume_exactly_too(tmp_path: Path, population: int) -
     assert_same_result(run(state, Fitness(), population=population), one_go)
 
 
-def test_a_finished_run_is_not_repeated(tmp_path: Path, straight: CMAESResult) -> None:
+def test_a_finished_run_is_not_repeated(tmp_path: Path, straight: SearchResult) -> None:
     state = TrainingState(tmp_path / "state.pt")
     run(state, Fitness())
     before = state.path.read_bytes()
@@ -164,7 +164,7 @@ def test_a_finished_run_is_not_repeated(tmp_path: Path, straight: CMAESResult) -
     assert state.path.read_bytes() == before
 
 
-def test_resume_false_starts_over(tmp_path: Path, straight: CMAESResult) -> None:
+def test_resume_false_starts_over(tmp_path: Path, straight: SearchResult) -> None:
     state = TrainingState(tmp_path / "state.pt")
     with pytest.raises(Interrupted):
         run(state, Fitness(fail_at=3))
@@ -176,7 +176,7 @@ def test_resume_false_starts_over(tmp_path: Path, straight: CMAESResult) -> None
 
 
 def test_other_settings_start_over_with_a_warning(
-    tmp_path: Path, straight: CMAESResult, caplog
+    tmp_path: Path, straight: SearchResult, caplog
 ) -> None:
     state = TrainingState(tmp_path / "state.pt")
     with pytest.raises(Interrupted):
@@ -194,7 +194,7 @@ def test_other_settings_start_over_with_a_warning(
 
 
 def test_a_state_with_more_generations_starts_over(
-    tmp_path: Path, straight: CMAESResult, caplog
+    tmp_path: Path, straight: SearchResult, caplog
 ) -> None:
     state = TrainingState(tmp_path / "state.pt")
     run(state, Fitness(), generations=GENERATIONS + 2)
@@ -210,7 +210,7 @@ def test_a_state_with_more_generations_starts_over(
     assert f"controller.generations: {GENERATIONS + 2} or more" in caplog.text
 
 
-def test_raising_generations_continues_the_search(tmp_path: Path, straight: CMAESResult) -> None:
+def test_raising_generations_continues_the_search(tmp_path: Path, straight: SearchResult) -> None:
     """Asking for more generations continues the same search: the ES trajectory (the sampled
     populations) is the one of an uninterrupted run. (With eval_every = 1 the result is too.)"""
     state = TrainingState(tmp_path / "state.pt")
@@ -244,6 +244,6 @@ def test_zero_generations_scores_the_starting_point(tmp_path: Path) -> None:
     assert not state.path.exists()
 
 
-def test_the_seed_decides_the_search(tmp_path: Path, straight: CMAESResult) -> None:
+def test_the_seed_decides_the_search(tmp_path: Path, straight: SearchResult) -> None:
     other = run(TrainingState(tmp_path / "state.pt"), Fitness(), seed=124)
     assert not np.array_equal(other.best_params, straight.best_params)

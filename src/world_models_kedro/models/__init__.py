@@ -1,15 +1,15 @@
 """The World Models networks, pure torch (no Kedro, no gymnasium): V (ConvVAE), M (MDNRNN), C
-(LinearController), the dream over M, the agent, and the typed world model (checkpoints and the
+(Controller), the dream over M, the agent, and the typed world model (checkpoints and the
 rules that say whether they fit together)."""
 
-from world_models_kedro.models.controller import LinearController
+from world_models_kedro.models.controller import Controller
 from world_models_kedro.models.mdnrnn import MDNRNN, MDNOutput, mdn_nll, sample_mdn
 from world_models_kedro.models.vae import ConvVAE, vae_loss
 
 __all__ = [
     "MDNRNN",
     "ConvVAE",
-    "LinearController",
+    "Controller",
     "MDNOutput",
     "mdn_nll",
     "sample_mdn",

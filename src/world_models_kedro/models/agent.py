@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from world_models_kedro.actions import actions_to_vectors, squash_action
-from world_models_kedro.models.controller import LinearController, controller_features
+from world_models_kedro.models.controller import Controller, controller_features
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE, frames_to_tensor
 
@@ -30,7 +30,7 @@ class WorldModelAgent:
         self,
         vae: ConvVAE,
         mdn: MDNRNN | None,
-        controller: LinearController,
+        controller: Controller,
         action_space: dict[str, Any],
         inputs: str = "zh",
         thresholds: Sequence[int] | None = None,

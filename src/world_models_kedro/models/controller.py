@@ -1,15 +1,18 @@
-"""C: the linear controller of World Models: C's features -> raw outputs, squashed into the
-action space by ``actions.py``.
+"""C: the controller of World Models: C's features -> raw outputs, squashed into the action space
+by ``actions.py``. Linear as the paper's by default; ``hidden_layers`` make it an MLP (tanh
+between layers, as stable-baselines3's PPO policies).
 
 What C reads (:func:`controller_features`): z ("V only"), [z, h] (the paper's CarRacing C:
 (32 + 256) * 3 + 3 = 867 parameters) or [z, c, h] (the original TakeCover C: M's LSTM cell state
 too, one output, no bias: 64 + 512 + 512 = 1,088 weights).
 CMA-ES sees C as a flat vector: :func:`split_flat` is the one place that defines its layout
-(weights row-major, then the bias if any), for one controller and for a whole population at once.
+(layer by layer, input first: weights row-major, then the bias if any), for one controller and for
+a whole population at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,67 +43,115 @@ def controller_features(
     return torch.cat([z, h], dim=1) if inputs == "zh" else torch.cat([z, c, h], dim=1)
 
 
-def flat_size(in_dim: int, out_dim: int, bias: bool = True) -> int:
-    """Length of the flat parameter vector of a linear layer ``in_dim -> out_dim``."""
-    return in_dim * out_dim + (out_dim if bias else 0)
+def layer_dims(
+    in_dim: int, out_dim: int, hidden_layers: Sequence[int] = ()
+) -> list[tuple[int, int]]:
+    """(inputs, outputs) of each of C's linear layers, input first."""
+    dims = [in_dim, *hidden_layers, out_dim]
+    return list(zip(dims[:-1], dims[1:], strict=True))
+
+
+def flat_size(
+    in_dim: int, out_dim: int, bias: bool = True, hidden_layers: Sequence[int] = ()
+) -> int:
+    """Length of the flat parameter vector of C ``in_dim -> hidden_layers -> out_dim``."""
+    return sum(i * o + (o if bias else 0) for i, o in layer_dims(in_dim, out_dim, hidden_layers))
+
+
+Layer = tuple[torch.Tensor, torch.Tensor | None]
 
 
 def split_flat(
-    flat: torch.Tensor, in_dim: int, out_dim: int, bias: bool = True
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Flat parameter vectors (P, n) -> weights (P, out_dim, in_dim) and biases (P, out_dim)
-    (``None`` without a bias)."""
-    expected = flat_size(in_dim, out_dim, bias)
+    flat: torch.Tensor,
+    in_dim: int,
+    out_dim: int,
+    bias: bool = True,
+    hidden_layers: Sequence[int] = (),
+) -> list[Layer]:
+    """Flat parameter vectors (P, n) -> per layer, input first: weights (P, out, in) and biases
+    (P, out) (``None`` without a bias)."""
+    expected = flat_size(in_dim, out_dim, bias, hidden_layers)
     if flat.shape[-1] != expected:
+        shape = " -> ".join(str(d) for d in (in_dim, *hidden_layers, out_dim))
         raise ValueError(
-            f"a controller {in_dim} -> {out_dim} expects {expected} parameters ({in_dim} x "
-            f"{out_dim} weights{f' + {out_dim} biases' if bias else ', no bias'}), got {flat.shape[-1]}"
+            f"a controller {shape} expects {expected} parameters (weights"
+            f"{' and biases' if bias else ', no bias'}), got {flat.shape[-1]}"
         )
-    n_weights = in_dim * out_dim
-    weight = flat[:, :n_weights].reshape(len(flat), out_dim, in_dim)
-    return weight, (flat[:, n_weights:] if bias else None)
+    layers, start = [], 0
+    for i, o in layer_dims(in_dim, out_dim, hidden_layers):
+        weight = flat[:, start : start + i * o].reshape(len(flat), o, i)
+        start += i * o
+        b = flat[:, start : start + o] if bias else None
+        start += o if bias else 0
+        layers.append((weight, b))
+    return layers
 
 
-class LinearController(nn.Module):
-    """One linear layer ``in_dim -> out_dim`` (with or without bias)."""
+class Controller(nn.Module):
+    """C: ``in_dim -> hidden_layers -> out_dim`` (tanh between layers; one linear layer when
+    ``hidden_layers`` is empty, as the paper's), with or without biases."""
 
-    def __init__(self, in_dim: int = 32 + 256, out_dim: int = 3, bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_dim: int = 32 + 256,
+        out_dim: int = 3,
+        bias: bool = True,
+        hidden_layers: Sequence[int] = (),
+    ) -> None:
         super().__init__()
         self.in_dim, self.out_dim, self.bias = in_dim, out_dim, bias
-        self.fc = nn.Linear(in_dim, out_dim, bias=bias)
+        self.hidden_layers = tuple(int(n) for n in hidden_layers)
+        dims = layer_dims(in_dim, out_dim, self.hidden_layers)
+        self.hidden = nn.ModuleList(nn.Linear(i, o, bias=bias) for i, o in dims[:-1])
+        self.fc = nn.Linear(*dims[-1], bias=bias)  # the output layer (the only one when linear)
 
     @property
-    def config(self) -> dict[str, int | bool]:
-        return {"in_dim": self.in_dim, "out_dim": self.out_dim, "bias": self.bias}
+    def config(self) -> dict[str, Any]:
+        return {
+            "in_dim": self.in_dim,
+            "out_dim": self.out_dim,
+            "bias": self.bias,
+            "hidden_layers": list(self.hidden_layers),
+        }
 
     @property
     def n_params(self) -> int:
-        return flat_size(self.in_dim, self.out_dim, self.bias)
+        return flat_size(self.in_dim, self.out_dim, self.bias, self.hidden_layers)
+
+    @property
+    def layers(self) -> list[nn.Linear]:
+        return [*self.hidden, self.fc]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``features``: (N, in_dim) -> raw outputs (N, out_dim), before squashing."""
-        return self.fc(features)
+        x = features
+        for layer in self.hidden:
+            x = torch.tanh(layer(x))
+        return self.fc(x)
 
     def set_flat_params(self, flat: np.ndarray) -> None:
         """Load a flat parameter vector (the layout of :func:`split_flat`)."""
         flat_t = torch.from_numpy(np.asarray(flat, dtype=np.float32).reshape(1, -1))
-        weight, bias = split_flat(flat_t, self.in_dim, self.out_dim, self.bias)
+        parts = split_flat(flat_t, self.in_dim, self.out_dim, self.bias, self.hidden_layers)
         with torch.no_grad():
-            self.fc.weight.copy_(weight[0])
-            if bias is not None:
-                self.fc.bias.copy_(bias[0])
+            for layer, (weight, bias) in zip(self.layers, parts, strict=True):
+                layer.weight.copy_(weight[0])
+                if bias is not None:
+                    layer.bias.copy_(bias[0])
 
     def flat_params(self) -> np.ndarray:
         """The inverse of :meth:`set_flat_params`."""
-        parts = [self.fc.weight.detach().flatten()]
-        if self.bias:
-            parts.append(self.fc.bias.detach())
+        parts = []
+        for layer in self.layers:
+            parts.append(layer.weight.detach().flatten())
+            if self.bias:
+                parts.append(layer.bias.detach())
         return torch.cat(parts).cpu().numpy()
 
 
 class ControllerPopulation:
-    """P linear controllers applied as one batch (a CMA-ES population in the dream): the same
-    outputs as P :class:`LinearController` s loaded with the same flat vectors."""
+    """P controllers applied as one batch (a CMA-ES population in the dream): the same outputs
+    as P :class:`Controller` s loaded with the same flat vectors."""
 
     def __init__(
         self,
@@ -109,20 +160,25 @@ class ControllerPopulation:
         out_dim: int,
         bias: bool = True,
         device: torch.device | str = "cpu",
+        hidden_layers: Sequence[int] = (),
     ) -> None:
         tensor = torch.as_tensor(np.asarray(flat, dtype=np.float32), device=device)
         self.size, self.in_dim, self.out_dim = len(tensor), in_dim, out_dim
-        weight, b = split_flat(tensor, in_dim, out_dim, bias)
-        self.weight_t = weight.transpose(1, 2)  # (P, in, out)
-        self.bias = b.view(self.size, 1, out_dim) if b is not None else None
+        self.layers = [
+            (weight.transpose(1, 2), b.unsqueeze(1) if b is not None else None)  # (P, in, out)
+            for weight, b in split_flat(tensor, in_dim, out_dim, bias, hidden_layers)
+        ]
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
         """``features`` (P * T, in_dim), controller-major -> raw outputs (P * T, out_dim)."""
         x = features.view(self.size, -1, self.in_dim)
-        out = torch.bmm(x, self.weight_t)
-        if self.bias is not None:
-            out = out + self.bias
-        return out.reshape(-1, self.out_dim)
+        for k, (weight_t, bias) in enumerate(self.layers):
+            x = torch.bmm(x, weight_t)
+            if bias is not None:
+                x = x + bias
+            if k < len(self.layers) - 1:
+                x = torch.tanh(x)
+        return x.reshape(-1, self.out_dim)
 
 
 @dataclass(frozen=True)
@@ -134,17 +190,19 @@ class ControllerSpec:
     thresholds: tuple[int, ...] | None = None  # the thresholds head's action per bin
     bias: bool = True
     z_input: str = "mean"  # "mean" or "sample"
+    hidden_layers: tuple[int, ...] = ()  # C's hidden layers (none: linear, the paper's C)
 
     def __post_init__(self) -> None:
         if self.inputs not in INPUTS:
             raise ValueError(f"C's inputs must be one of {INPUTS}, not {self.inputs!r}")
 
-    def build(self, z_dim: int, hidden: int, action_desc: dict[str, Any]) -> LinearController:
+    def build(self, z_dim: int, hidden: int, action_desc: dict[str, Any]) -> Controller:
         """An untrained C for latents of ``z_dim``, M's LSTM of ``hidden`` units, the space."""
         if self.thresholds is not None:
             check_thresholds(action_desc, self.thresholds)
-        return LinearController(
+        return Controller(
             feature_dim(self.inputs, z_dim, hidden),
             head_dim(action_desc, self.thresholds),
             self.bias,
+            self.hidden_layers,
         )

@@ -167,6 +167,25 @@ class Dream:
         self.steps[mask] = 0
         self.needs_reset[mask] = False
 
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a dream in progress depends on (CPU tensors): :meth:`restore` continues
+        it exactly (an interrupted training resumes mid-episode)."""
+        return {
+            "z": self.z.cpu().clone(),
+            "state": tuple(t.cpu().clone() for t in self.state),
+            "steps": self.steps.cpu().clone(),
+            "needs_reset": self.needs_reset.cpu().clone(),
+            "generator": self.generator.get_state(),
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Continue the dreams of a :meth:`snapshot`."""
+        self.z = snapshot["z"].to(self.device)
+        self.state = tuple(t.to(self.device) for t in snapshot["state"])
+        self.steps = snapshot["steps"].to(self.device)
+        self.needs_reset = snapshot["needs_reset"].to(self.device)
+        self.generator.set_state(snapshot["generator"])
+
     @torch.inference_mode()
     def decode(self) -> np.ndarray:
         """The dreamed frames (num_envs, 64, 64, 3) uint8, decoded by the VAE."""

@@ -8,6 +8,8 @@ The order is the agent's (``models/agent.py``): C acts on [z_t, h_t], then M ste
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -72,6 +74,23 @@ class WorldModelState:
             _, self.state = self.mdn.step(self.z, a, self.state, restart)
         self.first[:] = False
         self.z = self._encode(frames, np.arange(self.num_envs))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state of every environment's V and M (tensors, z draws' generators)."""
+        return {
+            "z": self.z.clone(),
+            "state": tuple(t.clone() for t in self.state) if self.state is not None else None,
+            "first": self.first.clone(),
+            "generators": [g.get_state() for g in self.generators],
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Continue from a :meth:`snapshot`."""
+        self.z, self.first = snapshot["z"].clone(), snapshot["first"].clone()
+        saved = snapshot["state"]
+        self.state = tuple(t.clone() for t in saved) if saved is not None else None
+        for generator, state in zip(self.generators, snapshot["generators"], strict=True):
+            generator.set_state(state)
 
     def features(self) -> np.ndarray:
         """(N, feature_dim) float32: what C reads now."""

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from world_models_kedro.actions import canonical_description, check_thresholds, head_dim
-from world_models_kedro.models.controller import ControllerSpec, LinearController, feature_dim
+from world_models_kedro.models.controller import Controller, ControllerSpec, feature_dim
 from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.mdnrnn import MDNRNN
 from world_models_kedro.models.vae import ConvVAE
@@ -80,7 +80,7 @@ class _MDNWeights(_Weights):
 
 
 class _ControllerWeights(_Weights):
-    model_class = LinearController
+    model_class = Controller
 
 
 @dataclass
@@ -212,18 +212,22 @@ class ControllerCheckpoint:
     path: str = "controller checkpoint"
 
     @property
-    def model(self) -> LinearController:
+    def model(self) -> Controller:
         return self.weights.build(self.path)
 
     @property
     def spec(self) -> ControllerSpec:
         thresholds = tuple(self.threshold_actions) if self.threshold_actions is not None else None
         return ControllerSpec(
-            self.inputs, thresholds, bool(self.weights.config["bias"]), self.z_input
+            self.inputs,
+            thresholds,
+            bool(self.weights.config["bias"]),
+            self.z_input,
+            tuple(self.weights.config.get("hidden_layers", ())),
         )
 
     @classmethod
-    def of(cls, model: LinearController, *args: Any, **fields: Any) -> ControllerCheckpoint:
+    def of(cls, model: Controller, *args: Any, **fields: Any) -> ControllerCheckpoint:
         """A just-trained C's checkpoint."""
         return cls(_ControllerWeights.of(model), *args, **fields)
 

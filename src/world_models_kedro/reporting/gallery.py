@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from world_models_kedro.actions import actions_to_vectors, squash_to_vectors
 from world_models_kedro.config import DreamParams, EnvParams, ReportParams
 from world_models_kedro.envs.agents import AgentSpec, play_video
-from world_models_kedro.models.controller import LinearController
+from world_models_kedro.models.controller import Controller
 from world_models_kedro.models.dream import Dream
 from world_models_kedro.models.mdnrnn import MDNRNN, sample_mdn
 from world_models_kedro.models.vae import ConvVAE, frames_to_tensor, tensor_to_frames
@@ -138,7 +138,7 @@ def dream_strip_figure(
 @torch.inference_mode()
 def dream_video(
     dream: Dream,
-    controller: LinearController,
+    controller: Controller,
     steps: int,
     seed: int,
     thresholds: Sequence[int] | None = None,

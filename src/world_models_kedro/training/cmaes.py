@@ -39,10 +39,12 @@ class CMAESSpec:
     fingerprint: dict[str, Any]  # a saved state must match to be resumed
     evaluate: Evaluate
     evaluate_many: EvaluateMany
+    # environment steps the training episodes have taken so far (the history's "steps")
+    training_steps: Callable[[], int] | None = None
 
 
 @dataclass
-class CMAESResult:
+class SearchResult:
     best_params: np.ndarray
     best_score: float  # mean return on the evaluation seeds
     best_source: str  # which candidate won: "mean@gen" or "best@gen"
@@ -111,7 +113,7 @@ def _score(
 
 def run_cmaes(
     spec: CMAESSpec, state: TrainingState, resume: bool, logger: logging.Logger
-) -> CMAESResult:
+) -> SearchResult:
     """Minimise -mean return over ``spec.generations`` generations; return the best scored candidate."""
     saved = _restore(spec, state, resume, logger)
     if saved is not None:
@@ -126,6 +128,7 @@ def run_cmaes(
     ) as progress:
         for generation in range(start, spec.generations):
             started = time.perf_counter()
+            steps_before = spec.training_steps() if spec.training_steps else 0
             solutions = np.asarray(es.ask())
             returns = spec.evaluate(solutions, generation)
             fitness = returns.mean(axis=1)
@@ -139,6 +142,7 @@ def run_cmaes(
                 "fitness_std": float(fitness.std()),
                 "sigma": float(es.sigma),
                 "episodes": int(returns.size),
+                **({"steps": spec.training_steps() - steps_before} if spec.training_steps else {}),
                 "seconds": round(time.perf_counter() - started, 3),
             }
             if (generation + 1) % spec.eval_every == 0 or generation + 1 == spec.generations:
@@ -171,7 +175,7 @@ def run_cmaes(
             "score": float(scores.mean()),
             "params": champion["params"],
         }
-    return CMAESResult(
+    return SearchResult(
         np.asarray(champion["params"]),
         float(champion["score"]),
         champion["source"],

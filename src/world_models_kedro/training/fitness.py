@@ -1,7 +1,9 @@
 """CMA-ES fitness, side by side: a population scored in the real environment or in M's dream.
 
 Both give ``evaluate(population, generation) -> returns (P, trials)`` and
-``evaluate_many(candidates) -> returns (K, eval_trials)`` (see ``training/cmaes.py``).
+``evaluate_many(candidates) -> returns (K, eval_trials)`` (see ``training/cmaes.py``), and count
+the environment steps that ``evaluate``'s training episodes take (``training_steps``: what a
+comparison of algorithms at equal steps needs).
 Common random numbers on both sides: every candidate of a generation plays the same episode seeds
 (real) or the same dream openings (dream).
 
@@ -27,7 +29,15 @@ from world_models_kedro.models.world_model import WorldModel
 from world_models_kedro.utils.device import resolve_device
 from world_models_kedro.utils.seeding import derive_seed
 
-Evaluators = tuple[Callable[[np.ndarray, int], np.ndarray], Callable[[np.ndarray], np.ndarray]]
+
+@dataclass
+class Evaluators:
+    evaluate: Callable[[np.ndarray, int], np.ndarray]
+    evaluate_many: Callable[[np.ndarray], np.ndarray]
+    steps: list[int]  # [environment steps of evaluate's episodes so far], shared with both
+
+    def training_steps(self) -> int:
+        return self.steps[0]
 
 
 @dataclass(frozen=True)
@@ -53,26 +63,29 @@ RunTasks = Callable[[Iterable[Task]], Iterator[TaskResult]]
 
 def real_fitness(run_tasks: RunTasks, seed: int, trials: int, eval_trials: int) -> Evaluators:
     """Evaluators that play real episodes through ``run_tasks``."""
+    steps = [0]
 
-    def play(params: np.ndarray, seeds: list[int]) -> np.ndarray:
+    def play(params: np.ndarray, seeds: list[int], training: bool = False) -> np.ndarray:
         tasks = [
             Task((c, t), s, params[c]) for c in range(len(params)) for t, s in enumerate(seeds)
         ]
         returns = np.zeros((len(params), len(seeds)))
         for result in run_tasks(tasks):
             returns[result.key] = result.total_reward
+            steps[0] += result.steps if training else 0
         return returns
 
     def evaluate(population: np.ndarray, generation: int) -> np.ndarray:
         # Common random numbers: every candidate of a generation plays the same tracks.
-        return play(population, [derive_seed(seed, "cmaes", generation, t) for t in range(trials)])
+        seeds = [derive_seed(seed, "cmaes", generation, t) for t in range(trials)]
+        return play(population, seeds, training=True)
 
     eval_seeds = [derive_seed(seed, "cmaes-eval", t) for t in range(eval_trials)]
 
     def evaluate_many(candidates: np.ndarray) -> np.ndarray:
         return play(candidates, eval_seeds)
 
-    return evaluate, evaluate_many
+    return Evaluators(evaluate, evaluate_many, steps)
 
 
 @torch.inference_mode()
@@ -95,7 +108,7 @@ def play_dreams(
         raise ValueError(f"C reads {controller.inputs!r}, the dream gives {dream.inputs!r}")
     out_dim = head_dim(dream.action_desc, controller.thresholds)
     controllers = ControllerPopulation(
-        params, dream.feature_dim, out_dim, controller.bias, dream.device
+        params, dream.feature_dim, out_dim, controller.bias, dream.device, controller.hidden_layers
     )
     dream.generator.manual_seed(seed)
     openings = dream.initial_z(trials)
@@ -141,11 +154,15 @@ def dream_fitness(
             )
         return dreams[n]
 
+    steps = [0]
+
     def evaluate(population: np.ndarray, generation: int) -> np.ndarray:
         dream = dream_for(len(population) * params.trials)
-        return play_dreams(
+        returns, taken = play_dreams(
             dream, population, params.trials, derive_seed(seed, "dream", generation), spec
-        )[0]
+        )
+        steps[0] += taken
+        return returns
 
     def evaluate_many(candidates: np.ndarray) -> np.ndarray:
         dream = dream_for(len(candidates) * params.eval_trials)
@@ -153,10 +170,12 @@ def dream_fitness(
             dream, candidates, params.eval_trials, derive_seed(seed, "dream-eval"), spec
         )[0]
 
-    return evaluate, evaluate_many
+    return Evaluators(evaluate, evaluate_many, steps)
 
 
 def controller_spec(params: ControllerParams) -> ControllerSpec:
     """C's shape and behaviour as the ``controller.*`` parameters describe them."""
     thresholds = tuple(params.threshold_actions) if params.threshold_actions is not None else None
-    return ControllerSpec(params.inputs, thresholds, params.bias, params.z_input)
+    return ControllerSpec(
+        params.inputs, thresholds, params.bias, params.z_input, tuple(params.hidden_layers)
+    )

@@ -1,4 +1,5 @@
-"""Nodes of the ``controller`` pipeline: C trained by CMA-ES in the real environment or the dream."""
+"""Nodes of the ``controller`` pipeline: C trained by CMA-ES or PPO, in the real environment or
+the dream."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 from world_models_kedro.config import ControllerParams, EnvParams, ParallelParams
 from world_models_kedro.envs.agents import AgentSpec, agent_pool, run_tasks
+from world_models_kedro.envs.ppo_env import ppo_training_env
 from world_models_kedro.models.world_model import WorldModel
 from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.training.controller import fit_controller
@@ -29,7 +31,7 @@ def train_controller(
     seed: int,
     parallel: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Train the linear controller with CMA-ES; returns its checkpoint and per-generation history."""
+    """Train C (CMA-ES or PPO); returns its checkpoint and its per-generation / per-update history."""
     params, env_params = ControllerParams(**controller), EnvParams(**env)
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model)
     in_dream = params.train_in == "dream"
@@ -44,7 +46,10 @@ def train_controller(
             if in_dream
             else real_fitness(partial(run_tasks, pool), seed, params.trials, params.eval_trials)
         )
+        make_ppo_env = partial(
+            ppo_training_env, world_model, controller_spec(params), params, env_params, seed
+        )
         checkpoint, history = fit_controller(
-            world_model, fitness, params, env_params, seed, training_state, logger
+            world_model, fitness, params, env_params, seed, training_state, logger, make_ppo_env
         )
     return checkpoint.to_dict(), history
