@@ -31,10 +31,37 @@ Device = Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")]
 
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # fields added after results were saved: left out of the fingerprint while unset (null), so
+    # that training states saved before them stay resumable
+    _added_later: frozenset[str] = frozenset()
 
     def fingerprint_dict(self, exclude: set[str] | None = None) -> dict[str, Any]:
         """The values that determine a result (for resume checks and metadata)."""
-        return self.model_dump(mode="json", exclude=exclude)
+        unset = {name for name in self._added_later if getattr(self, name) is None}
+        return self.model_dump(mode="json", exclude=set(exclude or ()) | unset)
+
+
+# ---------------------------------------------------------------- stable-retro games
+class ProgressRewardParams(Params):
+    """The Retro Contest's reward (stable-retro's Sonic ``contest`` scenario, in Python): progress
+    along x from the start to ``end_x``, ``total`` for the whole way, plus at the end a bonus of
+    ``time_bonus`` that falls linearly to 0 at ``frame_limit`` frames. The episode ends when a
+    life is lost or the end is reached."""
+
+    end_x: PositiveInt  # where the level ends (GreenHillZone.Act1: 0x2560 = 9568)
+    total: PositiveFloat  # the contest: 9000
+    time_bonus: Annotated[float, Field(ge=0)]  # the contest: 1000
+    frame_limit: PositiveInt  # the contest: 18000 frames (5 minutes)
+
+
+class RetroParams(Params):
+    """How a stable-retro game (``env.id: retro:<Game>``) is played."""
+
+    # A Discrete action set: each action holds a combination of the console's buttons ([]: none).
+    # null: the console's buttons as they are (MultiBinary)
+    buttons: list[list[str]] | None
+    frame_skip: PositiveInt  # each action is held this many frames, rewards summed (contest: 4)
+    progress_reward: ProgressRewardParams | None  # null: the game's own reward (its scenario)
 
 
 # ---------------------------------------------------------------- environment (parameters.yml)
@@ -57,6 +84,16 @@ class EnvParams(Params):
     # [low, high]. CarRacing as in the original: [linear, linear, clip] (steer = u,
     # gas = (u + 1) / 2, brake = max(u, 0): C's zero output means no brake). null: all linear.
     action_squash: list[Literal["linear", "clip"]] | None
+    retro: RetroParams | None  # stable-retro games only (null: the game as it is)
+    _added_later = frozenset({"retro"})
+
+    @model_validator(mode="after")
+    def _retro_only_for_retro(self) -> EnvParams:
+        if self.retro is not None and not self.id.startswith("retro:"):
+            raise ValueError(
+                f"retro settings are for stable-retro games (id retro:<Game>), not {self.id!r}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _crop_is_a_window(self) -> EnvParams:
@@ -188,8 +225,8 @@ class PPOParams(Params):
     used in training only."""
 
     total_timesteps: PositiveInt  # environment steps (real or dreamed) of the whole training
-    # environments stepped together: real ones in this process (V and M batched over them), or
-    # dreams in one torch batch
+    # environments stepped together: real games, one worker process each (V and M batched over them
+    # in this process), or dreams in one torch batch
     n_envs: PositiveInt
     n_steps: PositiveInt  # steps per environment in each update's rollout
     batch_size: Annotated[int, Field(ge=2)]  # minibatch size

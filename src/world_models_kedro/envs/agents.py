@@ -22,7 +22,12 @@ import torch
 
 from world_models_kedro.config import EnvParams, ParallelParams, PolicyParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
-from world_models_kedro.envs.factory import close_at_exit, make_env
+from world_models_kedro.envs.factory import (
+    close_at_exit,
+    closes_in_a_child,
+    make_env,
+    register_release,
+)
 from world_models_kedro.envs.rollout import (
     EPISODE_FORMAT,
     EpisodeResult,
@@ -93,11 +98,14 @@ def _forget_previous_worker() -> None:
     """Before a new spec: close this process's own environment, set aside an inherited one."""
     if not _WORKER:
         return
-    if _WORKER.get("pid") == os.getpid():  # a new spec in this process (workers == 1)
-        _WORKER["close_env"]()
+    if _WORKER.get("pid") == os.getpid() or closes_in_a_child(_WORKER["spec"].env.id):
+        _WORKER["close_env"]()  # a new spec in this process (workers == 1), or a retro game
     else:
         _INHERITED.append(dict(_WORKER))
     _WORKER.clear()
+
+
+register_release(_forget_previous_worker)
 
 
 @contextmanager

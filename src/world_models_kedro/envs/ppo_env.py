@@ -3,8 +3,9 @@
 stable-baselines3 ``VecEnv``, either
 
 - the dream: ``n_envs`` dreams of M in one torch batch (``DreamVectorEnv``, SAME_STEP autoreset), or
-- the real game: ``n_envs`` environments in this process (gymnasium's ``SyncVectorEnv``), V and M
-  batched over them (``WorldModelObservationVector``).
+- the real game: ``n_envs`` games, each in a worker process of gymnasium's ``AsyncVectorEnv``
+  (stable-retro allows one emulator per process), V and M batched over them in this process
+  (``WorldModelObservationVector``).
 
 :meth:`TrainingEnv.snapshot` captures the episodes in progress and :meth:`TrainingEnv.restore`
 continues them exactly: the dream's tensors and generator as they are; a real episode by playing
@@ -15,6 +16,7 @@ result of an uninterrupted one.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorActionWrapper, VectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorActionWrapper, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from world_models_kedro.actions import head_dim, squash_action
@@ -101,6 +103,10 @@ class Replayable(gym.Wrapper):
     def snapshot(self) -> dict[str, Any]:
         return {"episodes": self.episodes, "seed": self.episode_seed, "played": list(self.played)}
 
+    def restore_own(self, snapshots: Sequence[dict[str, Any]]) -> None:
+        """:meth:`restore` this environment's entry of a vector environment's snapshots."""
+        self.restore(snapshots[self.index])
+
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Play the snapshot's episode again up to where it was."""
         self.env.reset(seed=snapshot["seed"])
@@ -117,28 +123,30 @@ class TrainingEnv:
     vec_env: Any  # stable_baselines3 VecEnv
     dream: DreamVectorEnv | None = None
     real: WorldModelObservationVector | None = None
-    games: SyncVectorEnv | None = None
+    games: AsyncVectorEnv | None = None
 
     def snapshot(self) -> dict[str, Any]:
         if self.dream is not None:
             return {"dream": self.dream.dream.snapshot()}
         assert self.real is not None and self.games is not None
-        return {
-            "games": [env.snapshot() for env in self.games.envs],
-            "world": self.real.world.snapshot(),
-        }
+        return {"games": list(self.games.call("snapshot")), "world": self.real.world.snapshot()}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         if self.dream is not None:
             self.dream.dream.restore(snapshot["dream"])
             return
         assert self.real is not None and self.games is not None
-        for env, saved in zip(self.games.envs, snapshot["games"], strict=True):
-            env.restore(saved)
+        self.games.call("restore_own", snapshot["games"])
         self.real.world.restore(snapshot["world"])
 
     def close(self) -> None:
         self.vec_env.close()
+
+    def __enter__(self) -> TrainingEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def ppo_training_env(
@@ -172,8 +180,10 @@ def ppo_training_env(
             made = gym.wrappers.TimeLimit(made, max_episode_steps=params.max_steps)
         return Replayable(made, seed, index)
 
-    games = SyncVectorEnv(
-        [lambda i=i: game(i) for i in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP
+    games = AsyncVectorEnv(
+        [lambda i=i: game(i) for i in range(n_envs)],
+        autoreset_mode=AutoresetMode.SAME_STEP,
+        context="fork" if "fork" in mp.get_all_start_methods() else "spawn",  # as utils/parallel
     )
     real = WorldModelObservationVector(
         games,

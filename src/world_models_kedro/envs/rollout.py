@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,12 @@ import pandas as pd
 
 from world_models_kedro.config import EnvParams, ParallelParams, PolicyParams, RolloutParams
 from world_models_kedro.envs.exploration import ExplorationPolicy
-from world_models_kedro.envs.factory import close_at_exit, make_env
+from world_models_kedro.envs.factory import (
+    close_at_exit,
+    closes_in_a_child,
+    make_env,
+    register_release,
+)
 from world_models_kedro.envs.frames import frame_of
 from world_models_kedro.envs.spaces import describe_space
 from world_models_kedro.utils.diff import dict_changes
@@ -126,16 +132,31 @@ class EpisodeJob:
     max_steps: int | None = None
 
 
-_ENVS: dict[str, gym.Env] = {}
+_ENVS: dict[str, tuple[int, gym.Env, Callable[[], None]]] = {}  # key -> (pid, game, its close)
+_INHERITED_ENVS: list[gym.Env] = []  # a forked worker's copies of its parent's games: kept alive
+
+
+def _release_envs() -> None:
+    for key, (pid, env, close) in list(_ENVS.items()):
+        if pid == os.getpid() or closes_in_a_child(json.loads(key)["id"]):
+            close()
+        else:
+            _INHERITED_ENVS.append(env)
+    _ENVS.clear()
+
+
+register_release(_release_envs)
 
 
 def _cached_env(params: EnvParams) -> gym.Env:
     """One environment per worker process and configuration (VizDoom takes a while to start)."""
     key = params.model_dump_json()
-    if key not in _ENVS:
-        _ENVS[key] = make_env(params)
-        close_at_exit(_ENVS[key])
-    return _ENVS[key]
+    if key not in _ENVS or _ENVS[key][0] != os.getpid():
+        if key in _ENVS:  # inherited from the parent: this process makes its own
+            _release_envs()
+        env = make_env(params)
+        _ENVS[key] = (os.getpid(), env, close_at_exit(env))
+    return _ENVS[key][1]
 
 
 def episode_record(

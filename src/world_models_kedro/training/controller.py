@@ -5,7 +5,6 @@ as a typed controller checkpoint. No gymnasium and no Kedro here."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -84,7 +83,7 @@ def _search_ppo(
     seed: int,
     state: TrainingState,
     logger: logging.Logger,
-    make_env: Callable[[], Any],
+    ppo_env: Any,
 ) -> SearchResult:
     ppo = params.ppo
     logger.info(
@@ -111,11 +110,7 @@ def _search_ppo(
         ),
         evaluate_many=fitness.evaluate_many,
     )
-    env_ = make_env()
-    try:
-        return run_ppo(spec, env_, state, params.resume, logger)
-    finally:
-        env_.close()
+    return run_ppo(spec, ppo_env, state, params.resume, logger)
 
 
 def fit_controller(
@@ -126,18 +121,16 @@ def fit_controller(
     seed: int,
     state: TrainingState,
     logger: logging.Logger,
-    make_ppo_env: Callable[[], Any] | None = None,
+    ppo_env: Any = None,
 ) -> tuple[ControllerCheckpoint, pd.DataFrame]:
     """C trained by ``params.algorithm`` (resuming from ``state``): the best scored C.
-    ``make_ppo_env``: PPO's training environment (``envs/ppo_env.ppo_training_env``)."""
+    ``ppo_env``: PPO's training environment (``envs/ppo_env.ppo_training_env``)."""
     spec = controller_spec(params)
     model = new_controller(world_model, spec)
     if params.algorithm == "ppo":
-        if make_ppo_env is None:
+        if ppo_env is None:
             raise ValueError("controller.algorithm 'ppo' needs its training environment")
-        result = _search_ppo(
-            model, world_model, fitness, params, env, seed, state, logger, make_ppo_env
-        )
+        result = _search_ppo(model, world_model, fitness, params, env, seed, state, logger, ppo_env)
     else:
         result = _search_cmaes(model, world_model, fitness, params, env, seed, state, logger)
     model.set_flat_params(result.best_params)

@@ -39,17 +39,21 @@ def train_controller(
         env_params, world_model, controller_spec(params), params.max_steps, params.stall_steps
     )
     backend = ParallelParams(**parallel)
+    # PPO's games first: their vector environment probes one game in this process (stable-retro
+    # allows one emulator per process, and a one-worker pool plays in this process too)
+    ppo_env = (
+        ppo_training_env(world_model, controller_spec(params), params, env_params, seed)
+        if params.algorithm == "ppo"
+        else None
+    )
     pool = None if in_dream else agent_pool(spec, resolve_workers(params.workers, backend), backend)
-    with pool or nullcontext():
+    with ppo_env or nullcontext(), pool or nullcontext():
         fitness = (
             dream_fitness(world_model, params, env_params.dream_reward_per_step, seed)
             if in_dream
             else real_fitness(partial(run_tasks, pool), seed, params.trials, params.eval_trials)
         )
-        make_ppo_env = partial(
-            ppo_training_env, world_model, controller_spec(params), params, env_params, seed
-        )
         checkpoint, history = fit_controller(
-            world_model, fitness, params, env_params, seed, training_state, logger, make_ppo_env
+            world_model, fitness, params, env_params, seed, training_state, logger, ppo_env
         )
     return checkpoint.to_dict(), history
