@@ -35,7 +35,7 @@ from world_models_kedro.envs.features import SB3VecEnv, WorldModelObservationVec
 from world_models_kedro.envs.spaces import space_from_description
 from world_models_kedro.models.controller import ControllerSpec
 from world_models_kedro.models.world_model import WorldModel
-from world_models_kedro.utils.device import resolve_device
+from world_models_kedro.training.fitness import controller_dream
 from world_models_kedro.utils.seeding import derive_seed
 
 
@@ -160,16 +160,7 @@ def ppo_training_env(
     n_envs, desc = params.ppo.n_envs, world_model.action_space
     if params.train_in == "dream":
         dream = DreamVectorEnv(
-            world_model.dream(
-                n_envs,
-                temperature=params.dream.temperature,
-                max_steps=params.dream.max_steps,
-                done_threshold=params.dream.done_threshold,
-                reward_per_step=env.dream_reward_per_step,
-                device=resolve_device(params.dream.device),
-                done_rule=params.dream.done_rule,
-                inputs=spec.inputs,
-            ),
+            controller_dream(world_model, params, n_envs, env.dream_reward_per_step),
             autoreset="same_step",
         )
         return TrainingEnv(SB3VecEnv(RawActions(dream, desc, spec.thresholds)), dream=dream)

@@ -129,6 +129,22 @@ def play_dreams(
     return total.view(population, trials).cpu().numpy().astype(np.float64), steps
 
 
+def controller_dream(
+    world_model: WorldModel, params: ControllerParams, n: int, reward_per_step: float | None
+) -> Dream:
+    """``n`` dreams as ``controller.dream`` sets them, giving the features C reads."""
+    return world_model.dream(
+        n,
+        temperature=params.dream.temperature,
+        max_steps=params.dream.max_steps,
+        done_threshold=params.dream.done_threshold,
+        reward_per_step=reward_per_step,
+        device=resolve_device(params.dream.device),
+        done_rule=params.dream.done_rule,
+        inputs=params.inputs,
+    )
+
+
 def dream_fitness(
     world_model: WorldModel,
     params: ControllerParams,
@@ -136,22 +152,12 @@ def dream_fitness(
     seed: int,
 ) -> Evaluators:
     """Evaluators that play whole populations inside M's dream."""
-    device = resolve_device(params.dream.device)
     spec = controller_spec(params)
     dreams: dict[int, Dream] = {}
 
     def dream_for(n: int) -> Dream:
         if n not in dreams:  # one dream batch per size (population x trials, candidates x eval)
-            dreams[n] = world_model.dream(
-                n,
-                temperature=params.dream.temperature,
-                max_steps=params.dream.max_steps,
-                done_threshold=params.dream.done_threshold,
-                reward_per_step=reward_per_step,
-                device=device,
-                done_rule=params.dream.done_rule,
-                inputs=spec.inputs,
-            )
+            dreams[n] = controller_dream(world_model, params, n, reward_per_step)
         return dreams[n]
 
     steps = [0]
