@@ -259,14 +259,7 @@ def test_ppo_resumes_exactly(project_from, ppo_run: tuple[str, Path], interrupt_
     if train_in == "real":  # an episode was in progress in each environment
         assert all(len(game["played"]) > 0 for game in state["env"]["games"])
     run_pipeline(project, ["controller"], runtime_params=ppo(train_in, 192))
-    x, y = load_checkpoint(project / CONTROLLER_MODEL), load_checkpoint(straight / CONTROLLER_MODEL)
-    for name in ("fc.weight", "fc.bias"):
-        assert torch.equal(x["state_dict"][name], y["state_dict"][name]), name
-    assert (x["best_source"], x["best_score"]) == (y["best_source"], y["best_score"])
-    pd.testing.assert_frame_equal(
-        without_timing(pd.read_csv(project / CONTROLLER_HISTORY)),
-        without_timing(pd.read_csv(straight / CONTROLLER_HISTORY)),
-    )
+    assert_same_controller(project, straight)
     # the last policy too (actor and critic), whichever update C was chosen from, and Adam's state
     a, b = load_checkpoint(project / CONTROLLER_STATE), load_checkpoint(straight / CONTROLLER_STATE)
     for name, tensor in a["parameters"]["policy"].items():

@@ -62,30 +62,48 @@ def _new_strategy(spec: CMAESSpec) -> cma.CMAEvolutionStrategy:
     return cma.CMAEvolutionStrategy(np.zeros(spec.n_params), spec.sigma0, options)
 
 
-def _restore(
-    spec: CMAESSpec, state: TrainingState, resume: bool, logger: logging.Logger
+def restore_state(
+    state: TrainingState,
+    resume: bool,
+    fingerprint: dict[str, Any],
+    progress: tuple[str, str, int, str],
+    logger: logging.Logger,
 ) -> dict[str, Any] | None:
+    """The saved search state to continue, or None (none, other settings, or further along than
+    wanted: then a copy is set aside). ``progress``: (algorithm, the state's counter key, the
+    counter's limit, the parameter that sets it), e.g. ("CMA-ES", "generation", 25,
+    "controller.generations")."""
+    name, key, limit, setting = progress
     saved = state.read() if resume else None
     if saved is None:
         return None
-    if saved.get("fingerprint") != spec.fingerprint:
+    if saved.get("fingerprint") != fingerprint:
         logger.warning(
-            "controller: the CMA-ES state %s was made with other settings; starting over, a copy of "
+            "controller: the %s state %s was made with other settings; starting over, a copy of "
             "the old state kept as %s",
-            state.path, state.set_aside(),
+            name, state.path, state.set_aside(),
         )  # fmt: skip
         return None
-    if saved["generation"] > spec.generations:
+    if saved[key] > limit:
         logger.warning(
-            "controller: the CMA-ES state %s has %d generations, more than %d; starting over, a "
-            "copy of the old state kept as %s (to continue it instead: controller.generations: %d or more)",
-            state.path, saved["generation"], spec.generations, state.set_aside(),
-            saved["generation"],
+            "controller: the %s state %s is at %s %d, beyond %d; starting over, a copy of the "
+            "old state kept as %s (to continue it instead: %s: %d or more)",
+            name, state.path, key, saved[key], limit, state.set_aside(), setting, saved[key],
         )  # fmt: skip
         return None
-    logger.info(
-        "controller: resuming CMA-ES from %s after generation %d", state.path, saved["generation"]
-    )
+    return saved
+
+
+def _restore(
+    spec: CMAESSpec, state: TrainingState, resume: bool, logger: logging.Logger
+) -> dict[str, Any] | None:
+    progress = ("CMA-ES", "generation", spec.generations, "controller.generations")
+    saved = restore_state(state, resume, spec.fingerprint, progress, logger)
+    if saved is not None:
+        logger.info(
+            "controller: resuming CMA-ES from %s after generation %d",
+            state.path, saved["generation"],
+        )  # fmt: skip
     return saved
 
 

@@ -25,7 +25,7 @@ import torch
 
 from world_models_kedro.models.controller import Controller
 from world_models_kedro.storage.checkpoints import TrainingState
-from world_models_kedro.training.cmaes import EvaluateMany, SearchResult
+from world_models_kedro.training.cmaes import EvaluateMany, SearchResult, restore_state
 from world_models_kedro.utils.optional import require
 from world_models_kedro.utils.progress import Progress
 
@@ -103,28 +103,13 @@ def _set_rng_states(states: dict[str, Any]) -> None:
 def _restore(
     spec: PPOSpec, state: TrainingState, resume: bool, logger: logging.Logger
 ) -> dict[str, Any] | None:
-    saved = state.read() if resume else None
-    if saved is None:
-        return None
-    if saved.get("fingerprint") != spec.fingerprint:
-        logger.warning(
-            "controller: the PPO state %s was made with other settings; starting over, a copy of "
-            "the old state kept as %s",
-            state.path, state.set_aside(),
+    progress = ("PPO", "timesteps", spec.total_timesteps, "controller.ppo.total_timesteps")
+    saved = restore_state(state, resume, spec.fingerprint, progress, logger)
+    if saved is not None:
+        logger.info(
+            "controller: resuming PPO from %s after update %d (%d timesteps)",
+            state.path, saved["update"], saved["timesteps"],
         )  # fmt: skip
-        return None
-    if saved["timesteps"] > spec.total_timesteps:
-        logger.warning(
-            "controller: the PPO state %s has %d timesteps, more than %d; starting over, a copy "
-            "of the old state kept as %s (to continue it: controller.ppo.total_timesteps: %d or more)",
-            state.path, saved["timesteps"], spec.total_timesteps, state.set_aside(),
-            saved["timesteps"],
-        )  # fmt: skip
-        return None
-    logger.info(
-        "controller: resuming PPO from %s after update %d (%d timesteps)",
-        state.path, saved["update"], saved["timesteps"],
-    )  # fmt: skip
     return saved
 
 
