@@ -130,3 +130,21 @@ def test_a_missing_parameter_names_its_group_and_file(monkeypatch) -> None:
         r"\(.*conf/doom/parameters_evaluate\.yml\)",
     ):
         validate_parameters(params, ParameterSources(CONF, "doom"))
+
+
+def test_fields_added_later_keep_the_fingerprints_of_saved_states() -> None:
+    """A field added after results were saved stays out of the resume fingerprint while it holds
+    the value that behaves as before (controller.dream.compact: false, env.retro: null), nested
+    groups included, so that training states saved before it still resume."""
+    params = load("doom")["parameters"]
+    controller = PARAMETER_MODELS["controller"].model_validate(params["controller"])
+    assert controller.dream.compact is False
+    assert "compact" not in controller.fingerprint_dict()["dream"]
+    dream = {**params["controller"]["dream"], "compact": True}
+    compact = PARAMETER_MODELS["controller"].model_validate(
+        {**params["controller"], "dream": dream}
+    )
+    assert compact.fingerprint_dict()["dream"]["compact"] is True
+    assert "retro" not in PARAMETER_MODELS["env"].model_validate(params["env"]).fingerprint_dict()
+    retro = PARAMETER_MODELS["env"].model_validate(load("retro")["parameters"]["env"])
+    assert retro.fingerprint_dict()["retro"]["frame_skip"] == 4

@@ -31,14 +31,18 @@ Device = Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")]
 
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    # fields added after results were saved: left out of the fingerprint while unset (null), so
-    # that training states saved before them stay resumable
-    _added_later: frozenset[str] = frozenset()
+    # fields added after results were saved, with the value that behaves as before they existed:
+    # left out of the fingerprint while they hold it, so that states saved before stay resumable
+    _added_later: dict[str, Any] = {}
 
     def fingerprint_dict(self, exclude: set[str] | None = None) -> dict[str, Any]:
         """The values that determine a result (for resume checks and metadata)."""
-        unset = {name for name in self._added_later if getattr(self, name) is None}
-        return self.model_dump(mode="json", exclude=set(exclude or ()) | unset)
+        unset = {name for name, old in self._added_later.items() if getattr(self, name) == old}
+        values = self.model_dump(mode="json", exclude=set(exclude or ()) | unset)
+        for name in values:  # nested groups leave out their own later fields too
+            if isinstance(group := getattr(self, name), Params):
+                values[name] = group.fingerprint_dict()
+        return values
 
 
 # ---------------------------------------------------------------- stable-retro games
@@ -85,7 +89,7 @@ class EnvParams(Params):
     # gas = (u + 1) / 2, brake = max(u, 0): C's zero output means no brake). null: all linear.
     action_squash: list[Literal["linear", "clip"]] | None
     retro: RetroParams | None  # stable-retro games only (null: the game as it is)
-    _added_later = frozenset({"retro"})
+    _added_later = {"retro": None}
 
     @model_validator(mode="after")
     def _retro_only_for_retro(self) -> EnvParams:
@@ -217,6 +221,12 @@ class DreamParams(Params):
     done_rule: Literal["weighted", "calibrated", "sample", "none"]
     done_threshold: Annotated[float, Field(gt=0, lt=1)]  # for the weighted and calibrated rules
     device: Device
+    # CMA-ES's dreams (the population's and the re-scoring's): true drops a dream from the batch
+    # once it has ended, so M steps only the dreams still running (several times faster when most
+    # die early); false steps the whole batch until the last one ends. The same dreams either way
+    # in distribution, not the same random draws: true gives other (equally likely) results.
+    compact: bool
+    _added_later = {"compact": False}
 
 
 class PPOParams(Params):

@@ -460,6 +460,47 @@ def test_play_dreams_counts_rewards_until_each_dream_ends() -> None:
     assert steps == POPULATION * TRIALS * 10
 
 
+def dying_dreams(max_steps: int = 40) -> Dream:
+    """Deterministic dreams (tau 0) whose done head depends on where each one goes: they end at
+    different steps, some at max_steps."""
+    mdn = tiny_mdn(reward_bias=0.0, done_bias=0.0, seed=3)
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        mdn.reward_head.weight.normal_(generator=generator)
+        mdn.done_head.weight.normal_(0.0, 5.0, generator=generator)
+        mdn.done_head.bias.fill_(1.0)
+    return make_core(
+        mdn, num_envs=POPULATION * TRIALS, max_steps=max_steps, temperature=0.0,
+        done_rule="weighted",
+    )  # fmt: skip
+
+
+def test_compact_dreams_score_as_the_whole_batch(monkeypatch) -> None:
+    """controller.dream.compact: ended dreams leave the batch; where the dreams draw nothing
+    (tau 0) the returns and step counts are the whole batch's, while M steps fewer rows."""
+    whole, whole_steps = play_dreams(dying_dreams(), population(), TRIALS, seed=0, controller=ZH)
+    dream = dying_dreams()
+    sizes = []
+    original = dream.mdn.step
+
+    def step(z, *args):
+        sizes.append(len(z))
+        return original(z, *args)
+
+    monkeypatch.setattr(dream.mdn, "step", step)
+    compact, steps = play_dreams(dream, population(), TRIALS, seed=0, controller=ZH, compact=True)
+    np.testing.assert_allclose(compact, whole, rtol=1e-5)
+    assert steps == whole_steps == sum(sizes)
+    assert sizes[0] == POPULATION * TRIALS and sizes == sorted(sizes, reverse=True)
+    assert len(set(sizes)) > 2 and sizes[-1] < POPULATION * TRIALS  # dreams ended on the way
+    # the dream is whole again for the next population
+    again, _ = play_dreams(dream, population(1), TRIALS, seed=0, controller=ZH, compact=True)
+    np.testing.assert_allclose(
+        again, play_dreams(dying_dreams(), population(1), TRIALS, seed=0, controller=ZH)[0],
+        rtol=1e-5,
+    )  # fmt: skip
+
+
 def test_play_dreams_with_z_only_controllers() -> None:
     dream = make_core(num_envs=POPULATION * TRIALS, max_steps=5, inputs="z")
     params = np.random.default_rng(0).normal(0, 0.5, (POPULATION, (Z_DIM + 1) * 2))

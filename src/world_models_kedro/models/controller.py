@@ -180,6 +180,18 @@ class ControllerPopulation:
                 x = torch.tanh(x)
         return x.reshape(-1, self.out_dim)
 
+    def rows(self, features: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+        """``features`` (N, in_dim) of rows in any order, ``members`` (N,) the controller of each
+        row -> raw outputs (N, out_dim): the same values as ``__call__`` (to rounding)."""
+        x = features.unsqueeze(1)
+        for k, (weight_t, bias) in enumerate(self.layers):
+            x = torch.bmm(x, weight_t[members])
+            if bias is not None:
+                x = x + bias[members]
+            if k < len(self.layers) - 1:
+                x = torch.tanh(x)
+        return x.squeeze(1)
+
 
 @dataclass(frozen=True)
 class ControllerSpec:

@@ -76,7 +76,7 @@ class Dream:
         self.vae = vae.to(self.device).eval() if vae is not None else None
         self.initial_mu = initial_mu.to(self.device, torch.float32)
         self.initial_logvar = initial_logvar.to(self.device, torch.float32)
-        self.num_envs = num_envs
+        self.num_envs = self.batch_size = num_envs  # num_envs: the dreams running (see keep)
         self.action_desc = action_desc
         self.temperature, self.max_steps, self.done_threshold = (
             temperature,
@@ -116,6 +116,7 @@ class Dream:
         """Start every dream anew (from ``initial_z`` if given): the features C sees."""
         if seed is not None:
             self.generator.manual_seed(seed)
+        self.num_envs = self.batch_size
         self.z = (
             initial_z.to(self.device) if initial_z is not None else self.initial_z(self.num_envs)
         )
@@ -185,6 +186,15 @@ class Dream:
         self.steps = snapshot["steps"].to(self.device)
         self.needs_reset = snapshot["needs_reset"].to(self.device)
         self.generator.set_state(snapshot["generator"])
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Go on with the dreams of ``mask`` only: ``num_envs`` shrinks (until the next
+        :meth:`reset`, which starts all ``batch_size`` dreams anew)."""
+        self.z = self.z[mask]
+        self.state = tuple(t[:, mask] for t in self.state)
+        self.steps = self.steps[mask]
+        self.needs_reset = self.needs_reset[mask]
+        self.num_envs = len(self.z)
 
     @torch.inference_mode()
     def decode(self) -> np.ndarray:

@@ -9,14 +9,16 @@ reads after an interruption and replaces after every epoch or generation.
 from __future__ import annotations
 
 import io
+import logging
 import pickle
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from world_models_kedro.storage.atomic import atomic_path, atomic_write_bytes
+from world_models_kedro.utils.diff import dict_changes
 
 
 class CheckpointFileError(ValueError):
@@ -77,3 +79,58 @@ class TrainingState:
 
     def __repr__(self) -> str:
         return f"TrainingState({str(self.path)!r})"
+
+
+class ResumeLimit(NamedTuple):
+    """How far a training goes: whose state it is, the state's counter and the parameter that
+    bounds it, e.g. ``ResumeLimit("controller: the CMA-ES", "generation", 25, "controller.generations")``."""
+
+    owner: str
+    key: str
+    most: int
+    setting: str
+
+
+def restore_state(
+    state: TrainingState,
+    resume: bool,
+    fingerprint: dict[str, Any],
+    limit: ResumeLimit,
+    logger: logging.Logger,
+) -> dict[str, Any] | None:
+    """The one resume rule of every training (V, M, the GAN, CMA-ES, PPO): the saved state to
+    continue, or None when there is none or ``resume`` is false; see :func:`accept_saved`."""
+    saved = state.read() if resume else None
+    return None if saved is None else accept_saved(state, saved, fingerprint, limit, logger)
+
+
+def accept_saved(
+    state: TrainingState,
+    saved: dict[str, Any],
+    fingerprint: dict[str, Any],
+    limit: ResumeLimit,
+    logger: logging.Logger,
+) -> dict[str, Any] | None:
+    """``saved`` (read from ``state``), or None when it was made with other data or settings
+    (``fingerprint`` differs) or is further along than ``limit.most``: then a copy is set aside
+    (:meth:`TrainingState.set_aside`) and the reason logged, naming the setting that continues it."""
+    owner, key, most, setting = limit
+    if saved.get("fingerprint") != fingerprint:
+        changes = "; ".join(
+            f"{k}: {a!r} -> {b!r}"
+            for k, a, b in dict_changes(saved.get("fingerprint", {}), fingerprint)
+        )
+        logger.warning(
+            "%s state %s was made with other data or settings (%s); starting over, a copy of the "
+            "old state kept as %s",
+            owner, state.path, changes[:500], state.set_aside(),
+        )  # fmt: skip
+        return None
+    if saved[key] > most:
+        logger.warning(
+            "%s state %s is at %s %d, beyond the %d asked for; starting over, a copy of the old "
+            "state kept as %s (to continue it instead: %s: %d or more)",
+            owner, state.path, key, saved[key], most, state.set_aside(), setting, saved[key],
+        )  # fmt: skip
+        return None
+    return saved

@@ -10,6 +10,7 @@ One DVC stage per Kedro pipeline (``kedro run --env=<env> --pipelines=<name>``) 
     python -m world_models_kedro.tools.dvc_yaml --env base            # -> dvc.yaml
     python -m world_models_kedro.tools.dvc_yaml --env test            # -> conf/test/dvc.yaml
     python -m world_models_kedro.tools.dvc_yaml --env test --check    # fail if it is out of date
+    python -m world_models_kedro.tools.dvc_yaml --env base test doom retro sonic   # several
 
 Run it again after adding a pipeline, a node input or a catalog entry.
 """
@@ -50,6 +51,12 @@ PLOTS: dict[str, dict[str, Any]] = {
         "title": "Returns per evaluation trial: agent vs random",
         "template": "scatter",
     },
+}
+# C trained by PPO (controller.algorithm: ppo) writes one history row per update
+PPO_HISTORY_PLOT = {
+    "x": "timesteps",
+    "y": ["return_mean", "return_max"],
+    "title": "C: PPO training returns per update",
 }
 
 
@@ -197,7 +204,9 @@ def build(project: Path, env: str) -> tuple[dict[str, Any], Path]:
             stage["metrics"] = metrics
         stages[name] = {k: v for k, v in stage.items() if v != []}
     top_plots = []
-    for dataset, spec in PLOTS.items():
+    ppo = parameters.get("controller", {}).get("algorithm") == "ppo"
+    plots = PLOTS | ({"controller_history": PPO_HISTORY_PLOT} if ppo else {})
+    for dataset, spec in plots.items():
         if dataset in producers:
             entry = {k: v for k, v in spec.items() if k != "y"}
             entry["y"] = {_rel(project / paths[dataset], wdir): spec["y"]}
@@ -219,22 +228,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--env", default="base", help="Kedro environment (base: the root dvc.yaml)")
+    parser.add_argument(
+        "--env", nargs="+", default=["base"], help="Kedro environments (base: the root dvc.yaml)"
+    )
     parser.add_argument("--project", default=".", type=Path)
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file on disk differs")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file on disk differs")
     args = parser.parse_args(argv)
     project = args.project.resolve()
-    content, target = build(project, args.env)
-    text = render(content, args.env)
-    if args.check:
-        if not target.exists() or target.read_text() != text:
-            hint = f"run python -m world_models_kedro.tools.dvc_yaml --env {args.env}"
+    stale = 0
+    for env in args.env:
+        content, target = build(project, env)
+        text = render(content, env)
+        if not args.check:
+            target.write_text(text)
+            print(f"wrote {_rel(target, project)}")  # noqa: T201
+        elif not target.exists() or target.read_text() != text:
+            hint = f"run python -m world_models_kedro.tools.dvc_yaml --env {env}"
             print(f"{target} is out of date: {hint}", file=sys.stderr)  # noqa: T201
-            return 1
-        return 0
-    target.write_text(text)
-    print(f"wrote {_rel(target, project)}")  # noqa: T201
-    return 0
+            stale += 1
+    return int(stale > 0)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import cma
 import numpy as np
 import pandas as pd
 
-from world_models_kedro.storage.checkpoints import TrainingState
+from world_models_kedro.storage.checkpoints import ResumeLimit, TrainingState, restore_state
 from world_models_kedro.utils.progress import Progress
 
 # (population (P, n), generation) -> returns (P, trials)
@@ -62,43 +62,13 @@ def _new_strategy(spec: CMAESSpec) -> cma.CMAEvolutionStrategy:
     return cma.CMAEvolutionStrategy(np.zeros(spec.n_params), spec.sigma0, options)
 
 
-def restore_state(
-    state: TrainingState,
-    resume: bool,
-    fingerprint: dict[str, Any],
-    progress: tuple[str, str, int, str],
-    logger: logging.Logger,
-) -> dict[str, Any] | None:
-    """The saved search state to continue, or None (none, other settings, or further along than
-    wanted: then a copy is set aside). ``progress``: (algorithm, the state's counter key, the
-    counter's limit, the parameter that sets it), e.g. ("CMA-ES", "generation", 25,
-    "controller.generations")."""
-    name, key, limit, setting = progress
-    saved = state.read() if resume else None
-    if saved is None:
-        return None
-    if saved.get("fingerprint") != fingerprint:
-        logger.warning(
-            "controller: the %s state %s was made with other settings; starting over, a copy of "
-            "the old state kept as %s",
-            name, state.path, state.set_aside(),
-        )  # fmt: skip
-        return None
-    if saved[key] > limit:
-        logger.warning(
-            "controller: the %s state %s is at %s %d, beyond %d; starting over, a copy of the "
-            "old state kept as %s (to continue it instead: %s: %d or more)",
-            name, state.path, key, saved[key], limit, state.set_aside(), setting, saved[key],
-        )  # fmt: skip
-        return None
-    return saved
-
-
 def _restore(
     spec: CMAESSpec, state: TrainingState, resume: bool, logger: logging.Logger
 ) -> dict[str, Any] | None:
-    progress = ("CMA-ES", "generation", spec.generations, "controller.generations")
-    saved = restore_state(state, resume, spec.fingerprint, progress, logger)
+    limit = ResumeLimit(
+        "controller: the CMA-ES", "generation", spec.generations, "controller.generations"
+    )
+    saved = restore_state(state, resume, spec.fingerprint, limit, logger)
     if saved is not None:
         logger.info(
             "controller: resuming CMA-ES from %s after generation %d",

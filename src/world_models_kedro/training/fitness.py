@@ -95,14 +95,16 @@ def play_dreams(
     trials: int,
     seed: int,
     controller: ControllerSpec,
+    compact: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Each of the P flat controller parameter vectors plays ``trials`` dreams:
     (returns (P, trials), dream steps taken). C (``controller``) reads the dream's features
-    (``dream.inputs``)."""
+    (``dream.inputs``). ``compact``: a dream that has ended leaves the batch (M steps only the
+    dreams still running); otherwise the whole batch runs until the last dream ends."""
     population = len(params)
-    if dream.num_envs != population * trials:
+    if dream.batch_size != population * trials:
         raise ValueError(
-            f"the dream has {dream.num_envs} envs, not population {population} x trials {trials}"
+            f"the dream has {dream.batch_size} envs, not population {population} x trials {trials}"
         )
     if controller.inputs != dream.inputs:
         raise ValueError(f"C reads {controller.inputs!r}, the dream gives {dream.inputs!r}")
@@ -113,17 +115,29 @@ def play_dreams(
     dream.generator.manual_seed(seed)
     openings = dream.initial_z(trials)
     features = dream.reset(initial_z=openings.repeat(population, 1))
-    alive = torch.ones(dream.num_envs, dtype=torch.bool, device=dream.device)
-    total = torch.zeros(dream.num_envs, device=dream.device)
+    n = population * trials
+    rows = torch.arange(n, device=dream.device)  # the dreams still in the batch (compact)
+    alive = torch.ones(n, dtype=torch.bool, device=dream.device)
+    total = torch.zeros(n, device=dream.device)
     steps = 0
     for _ in range(dream.max_steps):
-        raw = controllers(features)
+        raw = controllers.rows(features, rows // trials) if compact else controllers(features)
         features, reward, terminated, truncated = dream.step(
             squash_to_vectors(dream.action_desc, raw, controller.thresholds)
         )
+        ended = terminated | truncated
+        if compact:
+            total[rows] += reward
+            steps += len(rows)
+            if ended.all():
+                break
+            if ended.any():
+                dream.keep(~ended)
+                features, rows = features[~ended], rows[~ended]
+            continue
         total += reward * alive
         steps += int(alive.sum())
-        alive &= ~(terminated | truncated)
+        alive &= ~ended
         if not alive.any():
             break
     return total.view(population, trials).cpu().numpy().astype(np.float64), steps
@@ -165,7 +179,12 @@ def dream_fitness(
     def evaluate(population: np.ndarray, generation: int) -> np.ndarray:
         dream = dream_for(len(population) * params.trials)
         returns, taken = play_dreams(
-            dream, population, params.trials, derive_seed(seed, "dream", generation), spec
+            dream,
+            population,
+            params.trials,
+            derive_seed(seed, "dream", generation),
+            spec,
+            params.dream.compact,
         )
         steps[0] += taken
         return returns
@@ -173,7 +192,12 @@ def dream_fitness(
     def evaluate_many(candidates: np.ndarray) -> np.ndarray:
         dream = dream_for(len(candidates) * params.eval_trials)
         return play_dreams(
-            dream, candidates, params.eval_trials, derive_seed(seed, "dream-eval"), spec
+            dream,
+            candidates,
+            params.eval_trials,
+            derive_seed(seed, "dream-eval"),
+            spec,
+            params.dream.compact,
         )[0]
 
     return Evaluators(evaluate, evaluate_many, steps)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from world_models_kedro.storage.checkpoints import TrainingState
+from world_models_kedro.storage.checkpoints import ResumeLimit, TrainingState, accept_saved
 from world_models_kedro.storage.episodes import Episode
 from world_models_kedro.training.streams import (
     EpisodeStream,
@@ -154,10 +154,6 @@ def episode_fit_spec(
     return spec, train_ids, val_ids
 
 
-def _diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
-    return [f"{key}: {x!r} -> {y!r}" for key, x, y in dict_changes(a, b)]
-
-
 def restore(
     spec: FitSpec, state: TrainingState, resume: bool, logger: logging.Logger
 ) -> tuple[int, list[dict], dict[str, Any]]:
@@ -186,22 +182,8 @@ def restore(
             state.set_aside(),
         )  # fmt: skip
         return 0, [], {}
-    if saved.get("fingerprint") != spec.fingerprint:
-        logger.warning(
-            "%s: the training state %s was made with other data or settings (%s); training from "
-            "scratch, a copy of the old state kept as %s",
-            spec.name, state.path,
-            "; ".join(_diff(saved.get("fingerprint", {}), spec.fingerprint))[:500],
-            state.set_aside(),
-        )  # fmt: skip
-        return 0, [], {}
-    if saved["epoch"] > spec.epochs:
-        logger.warning(
-            "%s: the training state %s has %d epochs, more than the %d asked for; training from "
-            "scratch, a copy of the old state kept as %s (to continue it instead: %s.epochs: %d or more)",
-            spec.name, state.path, saved["epoch"], spec.epochs, state.set_aside(), spec.name,
-            saved["epoch"],
-        )  # fmt: skip
+    limit = ResumeLimit(f"{spec.name}: the training", "epoch", spec.epochs, f"{spec.name}.epochs")
+    if accept_saved(state, saved, spec.fingerprint, limit, logger) is None:
         return 0, [], {}
     spec.model.load_state_dict(saved["model"])
     spec.optimizer.load_state_dict(saved["optimizer"])

@@ -24,8 +24,8 @@ import pandas as pd
 import torch
 
 from world_models_kedro.models.controller import Controller
-from world_models_kedro.storage.checkpoints import TrainingState
-from world_models_kedro.training.cmaes import EvaluateMany, SearchResult, restore_state
+from world_models_kedro.storage.checkpoints import ResumeLimit, TrainingState, restore_state
+from world_models_kedro.training.cmaes import EvaluateMany, SearchResult
 from world_models_kedro.utils.optional import require
 from world_models_kedro.utils.progress import Progress
 
@@ -103,8 +103,10 @@ def _set_rng_states(states: dict[str, Any]) -> None:
 def _restore(
     spec: PPOSpec, state: TrainingState, resume: bool, logger: logging.Logger
 ) -> dict[str, Any] | None:
-    progress = ("PPO", "timesteps", spec.total_timesteps, "controller.ppo.total_timesteps")
-    saved = restore_state(state, resume, spec.fingerprint, progress, logger)
+    limit = ResumeLimit(
+        "controller: the PPO", "timesteps", spec.total_timesteps, "controller.ppo.total_timesteps"
+    )
+    saved = restore_state(state, resume, spec.fingerprint, limit, logger)
     if saved is not None:
         logger.info(
             "controller: resuming PPO from %s after update %d (%d timesteps)",
