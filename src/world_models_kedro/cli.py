@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,29 @@ def _raise_interrupted(signum: int, frame: Any) -> None:
     raise Interrupted
 
 
+def _log_unraisable(unraisable: Any) -> None:
+    """After an interrupt, a finalizer's error (an object the signal left half-built, say a Box2D
+    joint of CarRacing's car) goes to the errors log, not after the run's message."""
+    try:
+        logging.getLogger(ERRORS_LOGGER).error(
+            "after the interrupt, in %r",
+            unraisable.object,
+            exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback),
+        )
+    except Exception:  # noqa: S110 (late in the interpreter's exit logging may be gone)
+        pass
+
+
+def _free_games() -> None:
+    """Close the games this process's caches keep and free them now, while the interpreter is
+    whole: freed at exit instead, CarRacing's Box2D objects print a traceback from their finalizers
+    (after an interrupted run's message)."""
+    factory = sys.modules.get("world_models_kedro.envs.factory")  # (no gymnasium import if unused)
+    if factory is not None:
+        factory.release_cached_envs()
+    gc.collect()
+
+
 def friendly(callback: Callable[..., Any]) -> Callable[..., Any]:
     """``callback`` with :data:`USER_ERRORS` turned into a one-message ``click`` error (exit 1),
     and SIGTERM or Ctrl-C into a message that says what was kept (exit 143 or 130)."""
@@ -114,12 +139,14 @@ def friendly(callback: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(callback)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+        interrupted: InterruptedRun | None = None
         try:
             return callback(*args, **kwargs)
         except KeyboardInterrupt as exc:
             name, code = ("SIGTERM", 143) if isinstance(exc, Interrupted) else ("Ctrl-C", 130)
             logging.getLogger(ERRORS_LOGGER).error("kedro run interrupted", exc_info=exc)
-            raise InterruptedRun(interrupted_message(name, RUN_STATE), code) from None
+            interrupted = InterruptedRun(interrupted_message(name, RUN_STATE), code)
+            sys.unraisablehook = _log_unraisable
         except Exception as exc:
             known = user_error(exc)
             if known is None:
@@ -131,6 +158,11 @@ def friendly(callback: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(f"{message}\n{hint}" if hint else message) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
+            _free_games()
+        # Raised here, not in the handler, so that it keeps no reference to the interrupted frames
+        # (and the games they held are freed above).
+        assert interrupted is not None  # (only the interrupt path gets here)
+        raise interrupted
 
     return wrapper
 

@@ -49,6 +49,45 @@ def test_friendly_turns_user_errors_into_one_message_and_lets_bugs_through() -> 
         friendly(bug)()
 
 
+HALF_BUILT = """
+import logging, sys
+from world_models_kedro.cli import friendly
+
+class HalfBuilt:  # an object a signal interrupted mid-construction (CarRacing's Box2D joint)
+    def __del__(self):
+        raise TypeError("in method 'b2JointDef_ClearUserData'")
+
+def run():
+    held = HalfBuilt()  # alive in this frame when the interrupt comes
+    raise KeyboardInterrupt
+
+errors = logging.getLogger("world_models_kedro.errors")  # as conf/logging.yml
+errors.addHandler(logging.FileHandler("errors.log"))
+errors.propagate = False
+try:
+    friendly(run)()
+except Exception as exc:
+    print(exc.format_message(), file=sys.stderr)
+    sys.exit(exc.exit_code)
+"""
+
+
+def test_an_interrupt_leaves_no_finalizer_traceback_after_its_message(tmp_path: Path) -> None:
+    """What the interrupted frames held is freed before the message, and a finalizer that fails
+    then goes to the errors log, not to the terminal."""
+    result = subprocess.run(
+        [sys.executable, "-c", HALF_BUILT],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.startswith("Interrupted by Ctrl-C"), result.stderr
+    assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr
+    assert "b2JointDef_ClearUserData" in (tmp_path / "errors.log").read_text()
+
+
 def test_an_unknown_environment_lists_the_known_ones(tmp_path: Path) -> None:
     from kedro.config import MissingConfigException
 
