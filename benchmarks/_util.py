@@ -67,18 +67,6 @@ def project_parameters(env: str = "base") -> dict[str, Any]:
     return params
 
 
-def kedro_parameters(env: str) -> dict[str, Any]:
-    """The parameters of Kedro environment ``env`` as a run sees them (merged over conf/base by the
-    project's settings, globals resolved), plus ``data_root``."""
-    from kedro.config import OmegaConfigLoader
-
-    from world_models_kedro.settings import CONFIG_LOADER_ARGS
-
-    args = {**CONFIG_LOADER_ARGS, "default_run_env": env}
-    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), **args)
-    return {**loader["parameters"], "data_root": loader["globals"]["data_root"]}
-
-
 def rollout_settings(
     episodes: int, max_steps: int, workers: int | None, seed: int | None = None
 ) -> tuple[dict[str, Any], dict[str, Any], int]:

@@ -42,8 +42,12 @@ def main() -> None:
     args = parser.parse_args()
     _util.setup_logging()
     with _util.json_stdout() as result:
-        everything = _util.kedro_parameters(args.env)
-        models = f"{_util.PROJECT_ROOT}/{everything['data_root']}/06_models"
+        # (imported here: Kedro configures its logging to stdout on import)
+        from world_models_kedro.tools.show_params import config_loader
+
+        loader = config_loader(_util.PROJECT_ROOT / "conf", args.env)
+        everything = loader["parameters"]
+        models = f"{_util.PROJECT_ROOT}/{loader['globals']['data_root']}/06_models"
         raw = everything["controller"]
         if args.temperature is not None:
             raw = {**raw, "dream": {**raw["dream"], "temperature": args.temperature}}
