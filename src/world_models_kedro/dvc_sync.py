@@ -61,14 +61,21 @@ def skip_reason(project: Path, run_params: Mapping[str, Any], environ: Mapping[s
 
 
 def complete_stages(
-    stages: Iterable[str], pipelines: Mapping[str, Any], ran: set[str]
+    stages: Iterable[str],
+    pipelines: Mapping[str, Any],
+    ran: set[str],
+    parts: Mapping[str, Iterable[str]] | None = None,
 ) -> list[str]:
-    """The stages (pipeline names) every node of which ran."""
-    return [
-        name
-        for name in stages
-        if name in pipelines and {node.name for node in pipelines[name].nodes} <= ran
-    ]
+    """The stages (pipeline names) every node of which ran. ``parts``: pipelines that are the sum
+    of other pipelines (``{"iterate": ["iterate_mdn", "iterate_controller"]}``); Kedro builds only
+    the pipelines a run names (``kedro run --pipelines=iterate`` builds ``iterate``, not its
+    halves), so a part counts as run in full when its whole did."""
+
+    def in_full(name: str) -> bool:
+        return name in pipelines and {node.name for node in pipelines[name].nodes} <= ran
+
+    whole = {part for name, names in (parts or {}).items() if in_full(name) for part in names}
+    return [name for name in stages if name in whole or in_full(name)]
 
 
 def _dvc() -> str | None:
@@ -83,9 +90,11 @@ def record_run(
     ran: set[str],
     logger: logging.Logger,
     environ: Mapping[str, str] | None = None,
+    parts: Mapping[str, Iterable[str]] | None = None,
 ) -> list[str]:
-    """``dvc commit`` the stages of the run's environment that ran in full; the recorded stages.
-    Never raises: a failure is a warning with the command to run by hand."""
+    """``dvc commit`` the stages of the run's environment that ran in full (``parts``: see
+    :func:`complete_stages`); the recorded stages. Never raises: a failure is a warning with the
+    command to run by hand."""
     environ = os.environ if environ is None else environ
     reason = skip_reason(project, run_params, environ)
     if reason:
@@ -95,10 +104,11 @@ def record_run(
     target = dvc_file(project, BASE_ENV if env == LOCAL_ENV else env)
     check_and_repair(project, logger)  # a dvc killed while writing its files blocks `dvc commit`
     declared = (yaml.safe_load(target.read_text()) or {}).get("stages", {})
-    stages = complete_stages(declared, pipelines, ran)
-    if not stages:
-        return []
+    stages = complete_stages(declared, pipelines, ran, parts)
     rel = target.relative_to(project).as_posix()
+    if not stages:
+        logger.info("dvc: no stage of %s ran in full: nothing recorded in dvc.lock", rel)
+        return []
     targets = [f"{rel}:{stage}" for stage in stages]
     command = [_dvc() or "dvc", "commit", "--force", "--quiet", *targets]
     proc = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)

@@ -17,6 +17,7 @@ from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
 from world_models_kedro.dvc_sync import record_run
+from world_models_kedro.pipeline_registry import PARTS
 from world_models_kedro.storage.atomic import sweep_temporaries
 from world_models_kedro.utils.progress import format_duration
 from world_models_kedro.validation import (
@@ -199,6 +200,5 @@ class DvcRecordHook:
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
         project = Path(run_params.get("project_path") or ".")
-        record_run(
-            project, run_params, pipelines, self._ran, logging.getLogger("world_models_kedro.dvc")
-        )
+        logger = logging.getLogger("world_models_kedro.dvc")
+        record_run(project, run_params, pipelines, self._ran, logger, parts=PARTS)

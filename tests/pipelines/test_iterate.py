@@ -148,6 +148,27 @@ def test_fine_tuning_starts_from_the_given_m(built_project: Path, tmp_path: Path
     )
 
 
+def test_a_fine_tuning_beyond_its_epochs_names_iterate_mdn_epochs(
+    built_project: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """M's fine-tuning counts ``iterate.mdn_epochs``, not ``mdn.epochs``: a saved state further
+    along than asked names the parameter that continues it."""
+    from world_models_kedro.pipelines.iterate.nodes import refine_mdn
+
+    mdn_model = load_checkpoint(built_project / MDN_MODEL)
+    windows = {pid: (lambda e=e: e) for pid, e in sequences(built_project).items()}
+    state = TrainingState(tmp_path / "refine_state.pt")
+    for epochs in (2, 1):
+        iterate = conf_group("iterate", mdn_epochs=epochs)
+        with caplog.at_level(logging.WARNING):
+            refine_mdn(mdn_model, windows, {}, state, conf_group("mdn"), iterate, 0)
+    assert "beyond the 1 asked for" in caplog.text
+    assert (
+        "iterate.mdn_epochs: 2 or more" in caplog.text
+        and "mdn.epochs" not in caplog.text.replace("iterate.mdn_epochs", "")
+    )
+
+
 def test_fine_tuning_keeps_ms_shape(built_project: Path, tmp_path: Path) -> None:
     start = MDNCheckpoint.from_dict(load_checkpoint(built_project / MDN_MODEL))
     model = {**conf_group("mdn.model"), "hidden": 8}

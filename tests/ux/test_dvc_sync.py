@@ -59,6 +59,27 @@ def test_only_stages_that_ran_in_full() -> None:
     assert complete_stages(["a", "c"], pipelines, {"a1", "a2"}) == ["a"]
 
 
+def test_the_parts_of_a_whole_that_ran(repo: Path, monkeypatch, caplog) -> None:
+    """``kedro run --pipelines=iterate``: Kedro builds ``iterate`` alone, not the two halves that
+    are its DVC stages; they are recorded when the whole ran (the round was never recorded)."""
+    a = Pipeline([Node(_identity, "x", "y", name="a1"), Node(_identity, "y", "z", name="a2")])
+    b = Pipeline([Node(_identity, "z", "w", name="b1")])
+    only_whole = {"ab": a + b}  # what Kedro built
+    parts = {"ab": ["a", "b"]}
+    assert complete_stages(["a", "b"], only_whole, {"a1", "a2", "b1"}) == []  # before
+    assert complete_stages(["a", "b"], only_whole, {"a1", "a2", "b1"}, parts) == ["a", "b"]
+    assert complete_stages(["a", "b"], only_whole, {"a2", "b1"}, parts) == []  # --from-nodes
+    monkeypatch.setattr(dvc_sync, "_dvc", lambda: "true")  # a dvc that succeeds
+    monkeypatch.setattr(dvc_sync, "check_and_repair", lambda project, logger: None)
+    log = logging.getLogger("t")
+    with caplog.at_level(logging.INFO):
+        ran = {"a1", "a2", "b1"}
+        assert record_run(repo, {"env": None}, only_whole, ran, log, {}, parts) == ["a", "b"]
+        assert record_run(repo, {"env": None}, only_whole, {"b1"}, log, {}, parts) == []
+    assert "dvc: recorded a, b in dvc.lock" in caplog.text
+    assert "no stage of dvc.yaml ran in full: nothing recorded" in caplog.text
+
+
 def test_a_failing_dvc_commit_is_a_warning(repo: Path, monkeypatch, caplog) -> None:
     monkeypatch.setattr(dvc_sync, "_dvc", lambda: "false")  # exits 1
     pipelines = {"a": Pipeline([Node(_identity, "x", "y", name="a1")])}

@@ -71,6 +71,7 @@ class FitSpec:
     data_keys: tuple[str, ...] = ()
     keep: str = "best"  # the model returned: "best" (lowest validation loss) or "last"
     divergence_tolerance: float | None = None  # see config.EpochTrainingParams
+    epochs_setting: str = ""  # the parameter behind ``epochs`` (default "<name>.epochs")
 
 
 class EpisodeTrainingParams(Protocol):
@@ -182,7 +183,8 @@ def restore(
             state.set_aside(),
         )  # fmt: skip
         return 0, [], {}
-    limit = ResumeLimit(f"{spec.name}: the training", "epoch", spec.epochs, f"{spec.name}.epochs")
+    setting = spec.epochs_setting or f"{spec.name}.epochs"
+    limit = ResumeLimit(f"{spec.name}: the training", "epoch", spec.epochs, setting)
     if accept_saved(state, saved, spec.fingerprint, limit, logger) is None:
         return 0, [], {}
     spec.model.load_state_dict(saved["model"])

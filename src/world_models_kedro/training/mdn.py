@@ -28,10 +28,12 @@ def fit_mdn(
     state: TrainingState,
     logger: logging.Logger,
     start_from: MDNCheckpoint | None = None,
+    epochs_setting: str = "mdn.epochs",
 ) -> tuple[MDNCheckpoint, pd.DataFrame]:
     """Train M on the sequence files ``episodes`` (resuming from ``state``): the checkpoint, with
     the encoded first frames of the training episodes (where dreams start), and the history.
-    ``start_from``: fine-tune that M (same architecture as ``params.model``) instead of a new one."""
+    ``start_from``: fine-tune that M (same architecture as ``params.model``) instead of a new one;
+    ``epochs_setting``: the parameter behind ``params.epochs``, named when a saved state is beyond it."""
     if not episodes:
         raise ValueError(
             "mdn: there are no sequences: run `kedro run --pipelines=encode,mdn` first"
@@ -58,6 +60,7 @@ def fit_mdn(
     )  # fmt: skip
     if start_from is not None:  # a saved state resumes only the fine-tuning of that same M
         spec.fingerprint["start_from"] = start_from.weights_sha256
+    spec.epochs_setting = epochs_setting
     logger.info(
         "mdn: %d parameters (z %d, action %d, hidden %d, %d Gaussians), %d training and %d validation episodes",
         sum(p.numel() for p in model.parameters()), z_dim, action_dim(space),

@@ -99,5 +99,7 @@ def refine_mdn(
     episodes = {pid: load() for pid, load in mdn_sequences.items()}
     episodes |= {f"agent_{pid}": load() for pid, load in agent_sequences.items()}
     start = MDNCheckpoint.from_dict(mdn_model)
-    checkpoint, history = fit_mdn(episodes, params, seed, training_state, logger, start)
+    checkpoint, history = fit_mdn(
+        episodes, params, seed, training_state, logger, start, "iterate.mdn_epochs"
+    )
     return checkpoint.to_dict(), history
