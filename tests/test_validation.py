@@ -235,3 +235,17 @@ def test_ppo_in_the_real_game_needs_batched_frames(project: Path) -> None:
     message = str(fails_before_any_node(project, ["controller"], runtime_params=params))
     assert "controller.algorithm = 'ppo' (--params on the command line)" in message
     assert "env.frame = 'render' (conf/test/parameters.yml)" in message
+
+
+def test_gsde_needs_continuous_actions(project: Path) -> None:
+    """PPO over a Discrete game with the argmax head is a categorical: SB3's gSDE cannot explore
+    it, and the run says so at start; the thresholds head (a Gaussian over one output) can."""
+    discrete = {"kwargs": {"continuous": False}, "action_squash": None}
+    sde = {"algorithm": "ppo", "ppo": {"use_sde": True}}
+    params = {"env": discrete, "controller": sde}
+    message = str(fails_before_any_node(project, ["controller"], runtime_params=params))
+    assert "controller.ppo.use_sde = true (--params on the command line)" in message
+    assert (
+        "Discrete space with the argmax head" in message
+        and "controller.head: thresholds" in message
+    )

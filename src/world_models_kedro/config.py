@@ -252,6 +252,15 @@ class PPOParams(Params):
     # independent std, this log at the start); Discrete argmax: a categorical over C's outputs
     log_std_init: float
     value_layers: list[PositiveInt]  # the critic's hidden layers (tanh), over the same features
+    # generalized State-Dependent Exploration (gSDE; Box spaces and the thresholds head only): the
+    # noise is a function of the features, redrawn every sde_sample_freq steps (-1: once per
+    # rollout); rl-baselines3-zoo's CarRacing setting is true, 4
+    use_sde: bool
+    sde_sample_freq: Annotated[int, Field(ge=-1)]
+    # PPO learns from rewards scaled by a running std of the discounted return (SB3's
+    # VecNormalize, norm_reward only; the zoo's CarRacing setting); history and scores stay raw
+    normalize_reward: bool
+    _added_later = {"use_sde": False, "sde_sample_freq": -1, "normalize_reward": False}
 
     @model_validator(mode="after")
     def _batch_fits(self) -> PPOParams:

@@ -146,8 +146,12 @@ def validate_parameters(params: Mapping[str, Any], sources: ParameterSources) ->
         problems += cluster_problems(params["parallel"], sources)
     if "env" in params and not problems:
         controller = params.get("controller") or {}
+        ppo = controller.get("ppo") or {}
         problems += check_environment(
-            EnvParams(**params["env"]), sources, controller.get("threshold_actions")
+            EnvParams(**params["env"]),
+            sources,
+            controller.get("threshold_actions"),
+            sde=controller.get("algorithm") == "ppo" and bool(ppo.get("use_sde")),
         )
     if problems:
         raise ParameterError("Invalid parameters:\n  - " + "\n  - ".join(problems))
@@ -288,12 +292,14 @@ def cluster_problems(parallel: Mapping[str, Any], sources: ParameterSources) -> 
 
 
 def check_environment(
-    env: EnvParams, sources: ParameterSources, threshold_actions: list[int] | None = None
+    env: EnvParams,
+    sources: ParameterSources,
+    threshold_actions: list[int] | None = None,
+    sde: bool = False,
 ) -> list[str]:
     """The environment can be made, and its frames and actions fit ``env.frame``, ``env.crop``,
-    ``env.action_squash`` and ``controller.threshold_actions`` (one reset and one frame: cheap,
-    and it saves a failed run)."""
-    from world_models_kedro.actions import check_thresholds
+    ``env.action_squash``, ``controller.threshold_actions`` and, with ``sde``, PPO's gSDE
+    (continuous actions only) (one reset and one frame: cheap, and it saves a failed run)."""
     from world_models_kedro.envs.factory import check_env_id, make_env
     from world_models_kedro.envs.frames import preprocess_frame, raw_frame
     from world_models_kedro.envs.spaces import describe_space
@@ -322,14 +328,35 @@ def check_environment(
             desc = describe_space(instance.action_space, env.action_squash)
         except ValueError as exc:
             return [f"{where('action_squash')}: {exc}"]
-        if threshold_actions is not None:
-            try:
-                check_thresholds(desc, threshold_actions)
-            except ValueError as exc:
-                where_ = sources.locate("controller.threshold_actions")
-                return [f"controller.threshold_actions = {threshold_actions!r} ({where_}): {exc}"]
+        return _action_problems(env, desc, sources, threshold_actions, sde)
     finally:
         instance.close()
+
+
+def _action_problems(
+    env: EnvParams,
+    desc: dict[str, Any],
+    sources: ParameterSources,
+    threshold_actions: list[int] | None,
+    sde: bool,
+) -> list[str]:
+    """C's head and PPO's exploration fit the game's action space ``desc``."""
+    from world_models_kedro.actions import check_thresholds
+    from world_models_kedro.envs.ppo_env import categorical_head
+
+    if threshold_actions is not None:
+        try:
+            check_thresholds(desc, threshold_actions)
+        except ValueError as exc:
+            where = sources.locate("controller.threshold_actions")
+            return [f"controller.threshold_actions = {threshold_actions!r} ({where}): {exc}"]
+    if sde and categorical_head(desc, threshold_actions):
+        return [
+            f"controller.ppo.use_sde = true ({sources.locate('controller.ppo.use_sde')}): "
+            f"gSDE needs continuous actions, and PPO acts in {env.id}'s {desc['type']} space "
+            "with the argmax head (a categorical): set controller.head: thresholds (with "
+            "threshold_actions) or controller.ppo.use_sde: false"
+        ]
     return []
 
 

@@ -295,3 +295,41 @@ def test_an_mlp_c_by_ppo_and_by_cmaes(project_from, built_project: Path) -> None
         assert checkpoint.weights.config["hidden_layers"] == [6]
         model = checkpoint.model
         assert model.n_params == (Z_DIM + HIDDEN) * 6 + 6 + 6 * 3 + 3
+
+
+def test_ppo_with_gsde_and_reward_scaling_resumes_exactly(
+    project_from, built_project: Path
+) -> None:
+    """rl-baselines3-zoo's CarRacing exploration (gSDE, its noise redrawn every 4 steps) and
+    reward scaling (VecNormalize): the policy's std is a matrix over C's features, the training
+    state carries the return's running statistics, and 1 update then 3 == 3 in one go. The
+    history keeps the game's returns, not the scaled ones PPO learns from."""
+
+    def zoo(total: int, normalize_reward: bool = True) -> dict:
+        params = ppo("dream", total)
+        params["controller"]["ppo"] |= {
+            "use_sde": True, "sde_sample_freq": 4, "normalize_reward": normalize_reward
+        }  # fmt: skip
+        return params
+
+    straight = project_from(built_project, only=WORLD_MODEL)
+    run_pipeline(straight, ["controller"], runtime_params=zoo(192))
+    state = load_checkpoint(straight / CONTROLLER_STATE)
+    assert state["parameters"]["policy"]["log_std"].shape == (Z_DIM + HIDDEN, 3)
+    assert state["reward_norm"]["count"] > 192  # one update per step of each of the 2 dreams
+
+    resumed = project_from(built_project, only=WORLD_MODEL)
+    run_pipeline(resumed, ["controller"], runtime_params=zoo(64))
+    run_pipeline(resumed, ["controller"], runtime_params=zoo(192))
+    assert_same_controller(resumed, straight)
+    saved = load_checkpoint(resumed / CONTROLLER_STATE)["reward_norm"]
+    for key in ("mean", "var", "count", "returns"):
+        assert np.array_equal(saved[key], state["reward_norm"][key]), key
+
+    # the first update plays the same episodes with or without the scaling: the same returns
+    unscaled = project_from(built_project, only=WORLD_MODEL)
+    run_pipeline(unscaled, ["controller"], runtime_params=zoo(64, normalize_reward=False))
+    assert load_checkpoint(unscaled / CONTROLLER_STATE)["reward_norm"] is None
+    first = [pd.read_csv(p / CONTROLLER_HISTORY).iloc[0] for p in (straight, unscaled)]
+    assert first[0]["episodes"] > 0
+    assert first[0]["return_mean"] == pytest.approx(first[1]["return_mean"], rel=1e-9)

@@ -94,11 +94,18 @@ def _search_ppo(
     spec = PPOSpec(
         controller=model,
         hyperparameters=ppo.model_dump(
-            exclude={"total_timesteps", "n_envs", "log_std_init", "value_layers"}
-        ),
+            exclude={
+                "total_timesteps",
+                "n_envs",
+                "log_std_init",
+                "value_layers",
+                "normalize_reward",
+            }
+        ),  # fmt: skip
         total_timesteps=ppo.total_timesteps,
         log_std_init=ppo.log_std_init,
         value_layers=list(ppo.value_layers),
+        normalize_reward=ppo.normalize_reward,
         eval_every=params.eval_every,
         seed=seed,
         fingerprint=_fingerprint(

@@ -4,10 +4,11 @@ layers: C is linear, as the paper's) and whose critic has ``value_layers``.
 
 The environment (``envs/ppo_env.py``, passed in already built) gives C's features and takes C's raw
 outputs. After each update the policy, Adam's state, the random generators, SB3's last
-observations and the environment's episodes in progress are written atomically; a re-run continues
-after the last finished update with the result of an uninterrupted run. Every ``eval_every``
-updates (and after the last) C is scored like a CMA-ES candidate (``evaluate_many``, the same
-evaluation episodes) and the best scored C is the result.
+observations, the environment's episodes in progress and, with ``normalize_reward`` (SB3's
+``VecNormalize`` over the rewards), the return's running statistics are written atomically; a
+re-run continues after the last finished update with the result of an uninterrupted run. Every
+``eval_every`` updates (and after the last) C is scored like a CMA-ES candidate
+(``evaluate_many``, the same evaluation episodes) and the best scored C is the result.
 stable-baselines3 is imported on first use (the ``sb3`` extra).
 """
 
@@ -51,6 +52,7 @@ class PPOSpec:
     log_std_init: float
     value_layers: list[int]
     eval_every: int  # updates
+    normalize_reward: bool  # SB3's VecNormalize over the rewards only (its state is saved too)
     seed: int
     fingerprint: dict[str, Any]  # a saved state must match to be resumed
     evaluate_many: EvaluateMany  # flat C parameters (K, n) -> returns (K, eval_trials)
@@ -73,6 +75,31 @@ def new_ppo(spec: PPOSpec, vec_env: Any) -> Any:
         verbose=0,
         **spec.hyperparameters,
     )
+
+
+def normalized(spec: PPOSpec, vec_env: Any) -> Any:
+    """``vec_env`` as PPO learns from it: rewards scaled by the running std of the discounted
+    return (SB3's ``VecNormalize``, observations untouched) with ``spec.normalize_reward``."""
+    if not spec.normalize_reward:
+        return vec_env
+    vec_env_module = require("stable_baselines3.common.vec_env", "controller.algorithm: ppo")
+    gamma = spec.hyperparameters.get("gamma", 0.99)
+    return vec_env_module.VecNormalize(vec_env, norm_obs=False, norm_reward=True, gamma=gamma)
+
+
+def _reward_norm_state(vec_env: Any) -> dict[str, Any] | None:
+    if not hasattr(vec_env, "ret_rms"):
+        return None
+    rms = vec_env.ret_rms
+    return {"mean": rms.mean, "var": rms.var, "count": rms.count, "returns": vec_env.returns.copy()}
+
+
+def _restore_reward_norm(vec_env: Any, saved: dict[str, Any] | None) -> None:
+    if saved is None:
+        return
+    rms = vec_env.ret_rms
+    rms.mean, rms.var, rms.count = saved["mean"], saved["var"], saved["count"]
+    vec_env.returns = saved["returns"].copy()
 
 
 def actor_to_controller(policy: Any, controller: Controller) -> Controller:
@@ -120,15 +147,16 @@ def run_ppo(
 ) -> SearchResult:
     """Train C with PPO in ``env`` (a ``TrainingEnv``) for ``spec.total_timesteps`` steps."""
     callbacks = require("stable_baselines3.common.callbacks", "controller.algorithm: ppo")
-    model = new_ppo(spec, env.vec_env)
-    per_update = model.n_steps * env.vec_env.num_envs
+    vec_env = normalized(spec, env.vec_env)
+    model = new_ppo(spec, vec_env)
+    per_update = model.n_steps * vec_env.num_envs
     updates = -(-spec.total_timesteps // per_update)
     saved = _restore(spec, state, resume, logger)
     book: dict[str, Any] = {
         "update": 0,
         "history": [],
         "champion": {"source": "initial", "score": -np.inf, "params": None},
-        "running": np.zeros(env.vec_env.num_envs),  # returns of the episodes in progress
+        "running": np.zeros(vec_env.num_envs),  # returns of the episodes in progress
         "finished": [],  # returns of the episodes finished in the current update
         "started": time.perf_counter(),
     }
@@ -138,6 +166,7 @@ def run_ppo(
         model._last_obs = saved["last_obs"]
         model._last_episode_starts = saved["last_episode_starts"]
         env.restore(saved["env"])
+        _restore_reward_norm(vec_env, saved.get("reward_norm"))
         _set_rng_states(saved["rng"])
         book.update(
             update=saved["update"],
@@ -185,6 +214,7 @@ def run_ppo(
                 "last_obs": model._last_obs,
                 "last_episode_starts": model._last_episode_starts,
                 "env": env.snapshot(),
+                "reward_norm": _reward_norm_state(vec_env),
                 "rng": _rng_states(),
                 "history": book["history"],
                 "champion": book["champion"],
@@ -204,8 +234,9 @@ def run_ppo(
     class Bookkeeping(callbacks.BaseCallback):
         """Episode returns as they finish; :func:`end_update` once each update is trained."""
 
-        def _on_step(self) -> bool:
-            book["running"] += self.locals["rewards"]
+        def _on_step(self) -> bool:  # the game's rewards, not the normalized ones PPO learns
+            raw = getattr(vec_env, "get_original_reward", None)
+            book["running"] += raw() if raw is not None else self.locals["rewards"]
             for i in np.flatnonzero(self.locals["dones"]):
                 book["finished"].append(float(book["running"][i]))
                 book["running"][i] = 0.0
