@@ -261,6 +261,12 @@ class PPOParams(Params):
     # VecNormalize, norm_reward only; the zoo's CarRacing setting); history and scores stay raw
     normalize_reward: bool
     _added_later = {"use_sde": False, "sde_sample_freq": -1, "normalize_reward": False}
+    # the fields that are the project's, not arguments of SB3's PPO
+    _ours = {"total_timesteps", "n_envs", "log_std_init", "value_layers", "normalize_reward"}
+
+    def sb3_arguments(self) -> dict[str, Any]:
+        """The fields that are arguments of stable-baselines3's ``PPO`` (n_steps, gamma, ...)."""
+        return self.model_dump(exclude=self._ours)
 
     @model_validator(mode="after")
     def _batch_fits(self) -> PPOParams:

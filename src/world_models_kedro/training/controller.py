@@ -93,15 +93,7 @@ def _search_ppo(
     )  # fmt: skip
     spec = PPOSpec(
         controller=model,
-        hyperparameters=ppo.model_dump(
-            exclude={
-                "total_timesteps",
-                "n_envs",
-                "log_std_init",
-                "value_layers",
-                "normalize_reward",
-            }
-        ),  # fmt: skip
+        hyperparameters=ppo.sb3_arguments(),
         total_timesteps=ppo.total_timesteps,
         log_std_init=ppo.log_std_init,
         value_layers=list(ppo.value_layers),

@@ -83,20 +83,17 @@ def normalized(spec: PPOSpec, vec_env: Any) -> Any:
     if not spec.normalize_reward:
         return vec_env
     vec_env_module = require("stable_baselines3.common.vec_env", "controller.algorithm: ppo")
-    gamma = spec.hyperparameters.get("gamma", 0.99)
+    gamma = spec.hyperparameters["gamma"]
     return vec_env_module.VecNormalize(vec_env, norm_obs=False, norm_reward=True, gamma=gamma)
 
 
-def _reward_norm_state(vec_env: Any) -> dict[str, Any] | None:
-    if not hasattr(vec_env, "ret_rms"):
-        return None
+def _reward_norm_state(vec_env: Any) -> dict[str, Any]:
+    """A ``VecNormalize``'s reward statistics, as a resumed run needs them."""
     rms = vec_env.ret_rms
     return {"mean": rms.mean, "var": rms.var, "count": rms.count, "returns": vec_env.returns.copy()}
 
 
-def _restore_reward_norm(vec_env: Any, saved: dict[str, Any] | None) -> None:
-    if saved is None:
-        return
+def _restore_reward_norm(vec_env: Any, saved: dict[str, Any]) -> None:
     rms = vec_env.ret_rms
     rms.mean, rms.var, rms.count = saved["mean"], saved["var"], saved["count"]
     vec_env.returns = saved["returns"].copy()
@@ -166,7 +163,8 @@ def run_ppo(
         model._last_obs = saved["last_obs"]
         model._last_episode_starts = saved["last_episode_starts"]
         env.restore(saved["env"])
-        _restore_reward_norm(vec_env, saved.get("reward_norm"))
+        if spec.normalize_reward:
+            _restore_reward_norm(vec_env, saved["reward_norm"])
         _set_rng_states(saved["rng"])
         book.update(
             update=saved["update"],
@@ -214,7 +212,7 @@ def run_ppo(
                 "last_obs": model._last_obs,
                 "last_episode_starts": model._last_episode_starts,
                 "env": env.snapshot(),
-                "reward_norm": _reward_norm_state(vec_env),
+                "reward_norm": _reward_norm_state(vec_env) if spec.normalize_reward else None,
                 "rng": _rng_states(),
                 "history": book["history"],
                 "champion": book["champion"],
@@ -235,8 +233,10 @@ def run_ppo(
         """Episode returns as they finish; :func:`end_update` once each update is trained."""
 
         def _on_step(self) -> bool:  # the game's rewards, not the normalized ones PPO learns
-            raw = getattr(vec_env, "get_original_reward", None)
-            book["running"] += raw() if raw is not None else self.locals["rewards"]
+            if spec.normalize_reward:
+                book["running"] += vec_env.get_original_reward()
+            else:
+                book["running"] += self.locals["rewards"]
             for i in np.flatnonzero(self.locals["dones"]):
                 book["finished"].append(float(book["running"][i]))
                 book["running"][i] = 0.0
