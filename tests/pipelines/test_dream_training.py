@@ -19,6 +19,7 @@ from tests.conftest import (
     METRICS,
     REPORT,
     ROLLOUTS_DIR,
+    TEST_ENV,
     VAE_HISTORY,
     VAE_MODEL,
     NodeRecorder,
@@ -27,8 +28,10 @@ from tests.conftest import (
     load_checkpoint,
     run_pipeline,
     set_param,
+    working_directory,
 )
 from tests.pipelines.test_controller import assert_same_controller
+from world_models_kedro.tools import dream_score
 from world_models_kedro.validation import ParameterError, ParameterSources, _cross_checks
 
 GENERATIONS, POPULATION, TRIALS, EVALUATE_TRIALS = 2, 4, 1, 3  # conf/test
@@ -78,6 +81,22 @@ def test_a_controller_trained_in_the_dream(dream_trained: Path) -> None:
     html = (dream_trained / REPORT).read_text()
     assert "<td>dream (C's training score)</td>" in html
     assert "C trained in the dream environment" in html
+
+
+@pytest.mark.slow
+def test_dream_score_scores_c_on_held_out_dreams(
+    dream_trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in DREAM.items():  # the conf as the run's runtime parameters set it
+        set_param(dream_trained, "parameters_controller.yml", f"controller.{key}", value)
+    with working_directory(dream_trained):
+        assert dream_score.main(["--env", TEST_ENV, "--dreams", "16"]) == 0
+    out = capsys.readouterr().out
+    best = load_checkpoint(dream_trained / CONTROLLER_MODEL)["best_score"]
+    assert f"training score {best:.1f}" in out
+    held_out = next(line for line in out.splitlines() if line.startswith("held-out dreams"))
+    assert np.isfinite(float(held_out.split()[2]))
+    assert "(n 16," in out and "dream / real: held-out" in out
 
 
 @pytest.mark.slow
