@@ -397,6 +397,13 @@ class RefinedControllerParams(Params):
         PositiveFloat | None
     )  # tau of that dream (null: controller.dream.temperature)
 
+    def applied_to(self, controller: ControllerParams) -> ControllerParams:
+        """``controller`` as the round trains C: its dream at ``dream_temperature`` (if set)."""
+        if self.dream_temperature is None:
+            return controller
+        dream = controller.dream.model_copy(update={"temperature": self.dream_temperature})
+        return controller.model_copy(update={"dream": dream})
+
 
 class AttributeParams(Params):
     """A frame property measured on pixels, for latent arithmetic: the weighted channel sum

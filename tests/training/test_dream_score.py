@@ -18,7 +18,8 @@ from world_models_kedro.models.world_model import (
     VAECheckpoint,
     WorldModel,
 )
-from world_models_kedro.training.dream_score import SELECTION, dream_scores
+from world_models_kedro.training.dream_score import dream_scores
+from world_models_kedro.training.fitness import SELECTION_DREAMS as SELECTION
 from world_models_kedro.training.fitness import dream_fitness
 
 HIDDEN = 8  # tiny_mdn's

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from world_models_kedro.config import ControllerParams, EnvParams
+from world_models_kedro.config import ControllerParams, EnvParams, RefinedControllerParams
 from world_models_kedro.models.world_model import WorldModel
 from world_models_kedro.storage.checkpoints import load_checkpoint
 from world_models_kedro.tools.show_params import config_loader
@@ -54,11 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             )
     world_model = WorldModel.from_checkpoints(*(load_checkpoint(f) for f in files))
     controller = ControllerParams(**params["controller"])
+    if args.refined:
+        controller = RefinedControllerParams(**params["refined_controller"]).applied_to(controller)
     dream = controller.dream
-    if args.refined and params["refined_controller"]["dream_temperature"] is not None:
-        dream = dream.model_copy(
-            update={"temperature": params["refined_controller"]["dream_temperature"]}
-        )
     reward = EnvParams(**params["env"]).dream_reward_per_step
     seed = params["seed"] if args.seed is None else args.seed
     checkpoint = world_model.controller

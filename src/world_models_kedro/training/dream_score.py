@@ -19,10 +19,8 @@ from world_models_kedro.training.fitness import play_dreams
 from world_models_kedro.utils.device import resolve_device
 from world_models_kedro.utils.seeding import derive_seed
 
-HELD_OUT = (
-    "dream-holdout"  # the held-out dreams' seed label (training: "dream", selection: "dream-eval")
-)
-SELECTION = "dream-eval"  # the selection's label in ``fitness.dream_fitness``
+# the held-out dreams' seed label, apart from the training's and the selection's
+HELD_OUT = "dream-holdout"
 
 
 def dream_scores(

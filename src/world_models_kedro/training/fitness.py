@@ -88,6 +88,10 @@ def real_fitness(run_tasks: RunTasks, seed: int, trials: int, eval_trials: int) 
     return Evaluators(evaluate, evaluate_many, steps)
 
 
+# the seed labels of the dreams CMA-ES trains on (per generation) and picks C on
+TRAINING_DREAMS, SELECTION_DREAMS = "dream", "dream-eval"
+
+
 @torch.inference_mode()
 def play_dreams(
     dream: Dream,
@@ -182,7 +186,7 @@ def dream_fitness(
             dream,
             population,
             params.trials,
-            derive_seed(seed, "dream", generation),
+            derive_seed(seed, TRAINING_DREAMS, generation),
             spec,
             params.dream.compact,
         )
@@ -195,7 +199,7 @@ def dream_fitness(
             dream,
             candidates,
             params.eval_trials,
-            derive_seed(seed, "dream-eval"),
+            derive_seed(seed, SELECTION_DREAMS),
             spec,
             params.dream.compact,
         )[0]

@@ -75,11 +75,9 @@ def retrain_controller(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """C trained again, in the fine-tuned M's dream at ``refined_controller.dream_temperature``
     (null: as the first C, ``controller.dream.temperature``), with every ``controller.*`` setting."""
-    params = ControllerParams(**controller)
-    temperature = RefinedControllerParams(**refined_controller).dream_temperature
-    if temperature is not None:
-        dream = params.dream.model_copy(update={"temperature": temperature})
-        params = params.model_copy(update={"dream": dream})
+    params = RefinedControllerParams(**refined_controller).applied_to(
+        ControllerParams(**controller)
+    )
     return train_controller(
         vae_model, mdn_model, training_state, params.model_dump(), env, seed, parallel
     )
