@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from tests.conftest import conf_group
+from tests.conftest import TEST_ENV, conf_group
 from tests.envs.test_dream import STARTS, Z_DIM, tiny_mdn
 from tests.training.test_dream_check import DISCRETE
 from world_models_kedro.config import ControllerParams
@@ -18,6 +20,7 @@ from world_models_kedro.models.world_model import (
     VAECheckpoint,
     WorldModel,
 )
+from world_models_kedro.tools import dream_score as dream_score_tool
 from world_models_kedro.training.dream_score import dream_scores
 from world_models_kedro.training.fitness import SELECTION_DREAMS as SELECTION
 from world_models_kedro.training.fitness import dream_fitness
@@ -78,3 +81,19 @@ def test_bad_requests_fail_clearly() -> None:
         dream_scores(wm, params().dream, 1.0, 0, seed=0)
     with pytest.raises(ValueError, match="trained C"):
         dream_scores(WorldModel(wm.vae, wm.mdn), params().dream, 1.0, 4, seed=0)
+
+
+def test_the_tool_names_what_is_missing_or_wrong(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit, match=r"vae\.pt does not exist: run `kedro run --env=test`"):
+        dream_score_tool.main(["--env", TEST_ENV])
+    with pytest.raises(SystemExit):
+        dream_score_tool.main(["--env", TEST_ENV, "--dreams", "0"])
+    assert "--dreams must be at least 1, got 0" in capsys.readouterr().err
+    models = project / "data" / TEST_ENV / "06_models"
+    models.mkdir(parents=True)
+    for name in ("vae.pt", "mdn.pt", "controller.pt"):
+        (models / name).write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match=r"Error: .*vae\.pt' is not a readable checkpoint"):
+        dream_score_tool.main(["--env", TEST_ENV])

@@ -41,18 +41,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dreams", type=int, default=1024, help="held-out dreams (paper: 1,024)")
     parser.add_argument("--seed", type=int, help="default: the environment's seed (C's training)")
     args = parser.parse_args(argv)
+    if args.dreams < 1:
+        parser.error(f"--dreams must be at least 1, got {args.dreams}")
     loader = config_loader(Path("conf"), args.env)
     params, root = loader["parameters"], Path(loader["globals"]["data_root"])
     prefix = "refined_" if args.refined else ""
     models = root / "06_models"
     files = [models / "vae.pt", models / f"{prefix}mdn.pt", models / f"{prefix}controller.pt"]
+    run = f"kedro run --env={args.env}" + (
+        f" && kedro run --env={args.env} --pipelines=iterate" if args.refined else ""
+    )
     for file in files:
         if not file.exists():
-            pipeline = "iterate" if args.refined else "controller"
-            raise SystemExit(
-                f"{file} does not exist: run `kedro run --env={args.env} --pipelines={pipeline}`"
-            )
-    world_model = WorldModel.from_checkpoints(*(load_checkpoint(f) for f in files))
+            raise SystemExit(f"{file} does not exist: run `{run}`")
+    try:  # a corrupt checkpoint or models that do not belong together: one message, no traceback
+        world_model = WorldModel.from_checkpoints(*(load_checkpoint(f) for f in files))
+    except ValueError as exc:
+        raise SystemExit(f"Error: {exc}") from exc
     controller = ControllerParams(**params["controller"])
     if args.refined:
         controller = RefinedControllerParams(**params["refined_controller"]).applied_to(controller)
