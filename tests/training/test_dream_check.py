@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
 
+from tests.conftest import TEST_ENV
 from tests.envs.test_dream import STARTS, Z_DIM, tiny_mdn
 from world_models_kedro.envs.spaces import describe_space
 from world_models_kedro.models.vae import ConvVAE
 from world_models_kedro.models.world_model import MDNCheckpoint, VAECheckpoint, WorldModel
+from world_models_kedro.tools import dream_check as dream_check_tool
 from world_models_kedro.training.dream_check import constant_action_lives
 
 DISCRETE = {"type": "Discrete", "n": 3, "start": 0}
@@ -51,3 +55,11 @@ def test_only_discrete_spaces_are_checked() -> None:
     box = describe_space(spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32))
     with pytest.raises(ValueError, match="Discrete"):
         constant_action_lives(world_model(0.0, box), 0, 2, seed=0, **SETTINGS)
+
+
+def test_the_tool_names_a_corrupt_checkpoint(project: Path) -> None:
+    models = project / "data" / TEST_ENV / "06_models"
+    models.mkdir(parents=True)
+    (models / "vae.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match=r"Error: .*vae\.pt' is not a readable checkpoint"):
+        dream_check_tool.main(["--env", TEST_ENV])

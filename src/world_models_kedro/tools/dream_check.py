@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     params, root = loader["parameters"], Path(loader["globals"]["data_root"])
     vae = args.vae or root / "06_models/vae.pt"
     mdn = args.mdn or root / "06_models/mdn.pt"
-    world_model = WorldModel.from_checkpoints(load_checkpoint(vae), load_checkpoint(mdn))
+    try:  # a corrupt or mismatched checkpoint: one message naming it, no traceback
+        world_model = WorldModel.from_checkpoints(load_checkpoint(vae), load_checkpoint(mdn))
+    except ValueError as exc:
+        raise SystemExit(f"Error: {exc}") from exc
     env_params, dream = EnvParams(**params["env"]), DreamParams(**params["controller"]["dream"])
     print(f"{mdn}: tau {dream.temperature}, done rule {dream.done_rule}")  # noqa: T201
     print("action  real (mean +- std)  dream (mean +- std)  dream / real")  # noqa: T201
