@@ -405,6 +405,21 @@ class RefinedControllerParams(Params):
         return controller.model_copy(update={"dream": dream})
 
 
+class RoundCheckParams(Params):
+    """After a round of ``iterate``: is the new M's dream still kinder than the game? The round's C
+    plays ``dreams`` held-out dreams (as C was trained) and ``episodes`` real episodes on seeds of
+    their own (not the evaluation's); another round is advised when the dream score exceeds
+    ``max_dream_ratio`` x the real one (for a real score <= 0: by ``max_dream_ratio - 1`` of its
+    size). The README's measured rule: the round C's that failed in the game had dreams 1.6 and 2.9
+    x kinder, every C that dodged 0.4 to 1.0 x."""
+
+    episodes: PositiveInt  # real check episodes of the round's C
+    dreams: PositiveInt  # held-out dreams of the round's C
+    max_dream_ratio: PositiveFloat  # the issue's target: the dream no kinder than 1.2 x the game
+    # iterate_again: only where this check advises it, or always (a second round by choice)
+    second_round: Literal["advised", "always"]
+
+
 class AttributeParams(Params):
     """A frame property measured on pixels, for latent arithmetic: the weighted channel sum
     (R, G, B weights) averaged over ``region`` [top, bottom, left, right) exceeds ``threshold``."""
@@ -490,6 +505,7 @@ PARAMETER_MODELS: dict[str, type[Params]] = {
     "evaluate": EvaluateParams,
     "iterate": IterateParams,
     "refined_controller": RefinedControllerParams,
+    "round_check": RoundCheckParams,
     "parallel": ParallelParams,
     "report": ReportParams,
     "gan": GANParams,

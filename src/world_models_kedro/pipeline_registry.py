@@ -12,6 +12,9 @@ ORDER = ["rollouts", "vae", "encode", "mdn", "controller", "evaluate", "gan"]
 # halves are pipelines too, and DVC stages: the round's episodes and M, then C trained again.
 AFTER = ["iterate"]
 PARTS = {"iterate": ["iterate_mdn", "iterate_controller"]}  # pipelines/iterate_mdn, ...
+# A second round, by name only, where the first round's check advises it; no DVC stage (a stage
+# would run whatever the check says): `kedro run --pipelines=iterate_again`.
+AGAIN = "iterate_again"
 
 
 def after_stages(params: dict[str, Any]) -> list[str]:

@@ -27,9 +27,10 @@ from tests.conftest import (
 )
 from world_models_kedro.config import MDNParams
 from world_models_kedro.datasets import EpisodeDataset
-from world_models_kedro.models.world_model import MDNCheckpoint
+from world_models_kedro.models.world_model import ControllerCheckpoint, MDNCheckpoint
 from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.training.mdn import fit_mdn
+from world_models_kedro.utils.hashing import state_dict_hash
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +39,7 @@ REFINED_MDN = DATA_ROOT / "06_models/refined_mdn.pt"
 REFINED_CONTROLLER = DATA_ROOT / "06_models/refined_controller.pt"
 REFINED_METRICS = DATA_ROOT / "08_reporting/refined_metrics.json"
 REFINED_MDN_HISTORY = DATA_ROOT / "08_reporting/refined_mdn_history.csv"
+REFINED_CHECK = DATA_ROOT / "08_reporting/refined_check.json"
 EPISODES = 2  # conf/test/parameters_iterate.yml
 
 
@@ -83,6 +85,12 @@ def test_one_round(iterated: Path) -> None:
     assert history["epoch"].tolist() == [1]  # iterate.mdn_epochs
     metrics = json.loads((iterated / REFINED_METRICS).read_text())
     assert metrics["agent"]["n"] == metrics["trials"] == 3
+    # the round check: conf/test's round_check (2 real episodes, 4 held-out dreams)
+    check = json.loads((iterated / REFINED_CHECK).read_text())
+    assert check["real"]["n"] == 2 and check["dream"]["n"] == 4
+    assert check["max_dream_ratio"] == 1.2
+    expected = check["dream"]["mean"] > check["real"]["mean"] + 0.2 * abs(check["real"]["mean"])
+    assert check["another_round"] is expected
 
 
 def test_a_rerun_reuses_the_agents_episodes(project_from, iterated: Path) -> None:
@@ -121,6 +129,52 @@ def test_episodes_outside_the_mix_folders_are_refused(project_from, iterated: Pa
     assert error is not None and "outside the folders of the 1 exploration mix" in str(error)
     assert "mix1/episode_000000" in str(error)
     assert len(agent_ids(project)) == 2 * EPISODES
+
+
+def write_check(project: Path, dream: float, real: float) -> None:
+    """The first round's check (``refined_check.json``) as if it had measured these scores."""
+    check = json.loads((project / REFINED_CHECK).read_text())
+    check["dream"]["mean"], check["real"]["mean"] = dream, real
+    (project / REFINED_CHECK).write_text(json.dumps(check))
+
+
+ROUND2 = DATA_ROOT / "round2"
+
+
+def test_a_second_round_starts_from_the_first_rounds_m_and_c(project_from, iterated: Path) -> None:
+    """``iterate_again``: the round once more under ``round2/``, its agent the first round's C."""
+    project = project_from(iterated)
+    write_check(project, dream=300.0, real=100.0)  # 3 x: another round advised
+    run_pipeline(project, ["iterate_again"])
+    first_m = load_checkpoint(project / REFINED_MDN)
+    first_c = load_checkpoint(project / REFINED_CONTROLLER)
+    episode = EpisodeDataset(
+        str(project / ROUND2 / "01_raw/agent_rollouts/mix0/episode_000000.npz")
+    ).load()
+    assert episode.meta["settings"]["mdn_sha256"] == first_m["weights_sha256"]
+    first_c_hash = state_dict_hash(ControllerCheckpoint.from_dict(first_c).model.state_dict())
+    assert episode.meta["settings"]["controller_sha256"] == first_c_hash
+    second_m = load_checkpoint(project / ROUND2 / "06_models/refined_mdn.pt")
+    assert second_m["weights_sha256"] != first_m["weights_sha256"]
+    second_c = load_checkpoint(project / ROUND2 / "06_models/refined_controller.pt")
+    assert second_c["mdn_sha256"] == second_m["weights_sha256"] != first_c["mdn_sha256"]
+    metrics = json.loads((project / ROUND2 / "08_reporting/refined_metrics.json").read_text())
+    assert metrics["agent"]["n"] == 3
+    assert json.loads((project / ROUND2 / "08_reporting/refined_check.json").read_text())
+    # the first round's files are untouched
+    assert load_checkpoint(project / REFINED_MDN)["weights_sha256"] == first_m["weights_sha256"]
+
+
+def test_a_second_round_the_check_does_not_advise_is_refused(project_from, iterated: Path) -> None:
+    project = project_from(iterated)
+    write_check(project, dream=100.0, real=100.0)
+    with pytest.raises(Exception) as info:
+        run_pipeline(project, ["iterate_again"])
+    error = in_chain(info.value, ValueError)
+    assert error is not None and "refined_check.json" in str(error)
+    assert "1.00 x the real score" in str(error) and "round_check.max_dream_ratio" in str(error)
+    assert "round_check.second_round=always" in str(error)
+    assert not (project / ROUND2).exists()  # nothing written
 
 
 def sequences(project: Path) -> dict:
@@ -192,10 +246,13 @@ def test_the_round_is_two_stages() -> None:
     first, second = pipelines["iterate_mdn"], pipelines["iterate_controller"]
     assert not set(first.nodes) & set(second.nodes)
     assert set(first.nodes) | set(second.nodes) == set(pipelines["iterate"].nodes)
-    assert [n.name for n in second.nodes] == ["retrain_controller", "evaluate_refined_agent"]
+    names = [n.name for n in second.nodes]  # C again, then its trials and the round check
+    assert names[0] == "retrain_controller"
+    assert set(names[1:]) == {"evaluate_refined_agent", "check_refined_agent"}
     assert "refined_mdn_model" in first.all_outputs() and "refined_mdn_model" in second.inputs()
     assert "params:refined_controller" in second.inputs()
     assert "params:refined_controller" not in first.inputs()
+    assert "params:round_check" in second.inputs() and "params:round_check" not in first.inputs()
     doom = {"controller": {"train_in": "dream"}, "iterate": {"episodes": 1}}
     assert after_stages(doom) == ["iterate_mdn", "iterate_controller"]
 
@@ -211,7 +268,7 @@ def test_each_half_runs_by_name(monkeypatch, part) -> None:
     bootstrap_project(PROJECT_ROOT)
     monkeypatch.setattr(pipelines, "_requested_pipelines", [part])
     found = register_pipelines()
-    assert part in found and len(found[part].nodes) == {"iterate_mdn": 4}.get(part, 2)
+    assert part in found and len(found[part].nodes) == {"iterate_mdn": 4}.get(part, 3)
 
 
 @pytest.mark.parametrize("temperature", [None, 1.3])

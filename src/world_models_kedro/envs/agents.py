@@ -201,7 +201,8 @@ def run_tasks(pool: WorkerPool, tasks: Iterable[Task]) -> Iterator[TaskResult]:
     return pool.imap_unordered(run_task, tasks)
 
 
-def _summary(returns: np.ndarray) -> dict[str, float]:
+def summarize(returns: np.ndarray) -> dict[str, float]:
+    """Mean, std, min, max and count of a set of returns."""
     return {
         "mean": float(returns.mean()),
         "std": float(returns.std()),
@@ -219,14 +220,16 @@ def evaluate_agent(
     seed: int,
     logger: logging.Logger,
     parallel: ParallelParams | None = None,
+    label: str = "evaluate",
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Play ``trials`` seeded episodes with the trained agent (and, with ``baseline``, the
     exploration policy ``spec.exploration`` on the same seeds): the metrics and a table with one
-    row per trial (seed, returns, steps)."""
+    row per trial (seed, returns, steps). ``label``: the episode seeds' label (the evaluation's
+    trials by default; another label plays other seeds)."""
     controller = spec.world_model.controller
     if controller is None:
         raise ValueError("evaluate_agent needs a world model with a trained controller")
-    seeds = [derive_seed(seed, "evaluate", i) for i in range(trials)]
+    seeds = [derive_seed(seed, label, i) for i in range(trials)]
     agent_params = controller.model.flat_params()
     tasks = [Task(("agent", i), s, agent_params) for i, s in enumerate(seeds)]
     if baseline:
@@ -252,10 +255,10 @@ def evaluate_agent(
         # C's own score where it was trained (the dream's, for dream training): the paper's table
         # puts the dream score beside the real one.
         "training_score": controller.best_score,
-        "agent": _summary(table["agent_return"].to_numpy()),
+        "agent": summarize(table["agent_return"].to_numpy()),
     }
     if baseline and spec.exploration is not None:
-        metrics["random"] = _summary(table["random_return"].to_numpy())
+        metrics["random"] = summarize(table["random_return"].to_numpy())
         metrics["random_policy"] = (
             f"{spec.exploration.kind}, each action held {spec.exploration.hold_steps} frame(s)"
         )

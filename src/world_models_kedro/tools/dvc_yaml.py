@@ -28,7 +28,7 @@ import yaml
 
 PACKAGE = "world_models_kedro"
 # Small reporting files that DVC shows as metrics or plots (never cached: they live in git).
-METRICS = {"evaluation_metrics", "refined_evaluation_metrics"}
+METRICS = {"evaluation_metrics", "refined_evaluation_metrics", "refined_check"}
 PLOTS: dict[str, dict[str, Any]] = {
     "vae_history": {
         "x": "epoch",

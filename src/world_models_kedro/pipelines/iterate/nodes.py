@@ -1,6 +1,6 @@
-"""Nodes of the ``iterate`` pipeline: the trained agent's own episodes, and M fine-tuned on them
-with the first rollouts (C is then trained and scored by the ``controller`` and ``evaluate``
-nodes, on the new M)."""
+"""Nodes of the ``iterate`` pipeline: the trained agent's own episodes, M fine-tuned on them with
+the first rollouts, C trained again in the new M's dream (scored by ``evaluate``'s node), and the
+round check: is the new dream still kinder than the game?"""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from world_models_kedro.config import (
     ParallelParams,
     RefinedControllerParams,
     RolloutParams,
+    RoundCheckParams,
 )
 from world_models_kedro.envs.agents import AgentSpec, mix_folder, split_by_mix
 from world_models_kedro.envs.agents import collect_agent_rollouts as collect
+from world_models_kedro.envs.round_check import check_round, require_another_round
 from world_models_kedro.models.world_model import MDNCheckpoint, WorldModel
 from world_models_kedro.pipelines.controller.nodes import train_controller
 from world_models_kedro.storage.checkpoints import TrainingState
@@ -63,6 +65,28 @@ def collect_agent_rollouts(
             yield {f"{mix_folder(k)}/{pid}": episode}
 
 
+def collect_agent_rollouts_again(
+    previous_check: dict[str, Any],
+    round_check: dict[str, Any],
+    on_disk: dict[str, dict[str, Any]],
+    vae_model: dict[str, Any],
+    mdn_model: dict[str, Any],
+    controller_model: dict[str, Any],
+    iterate: dict[str, Any],
+    env: dict[str, Any],
+    rollout_params: dict[str, Any],
+    seed: int,
+    parallel: dict[str, Any],
+) -> Iterator[dict[str, dict[str, Any]]]:
+    """The second round's first node: :func:`collect_agent_rollouts` with the first round's agent,
+    once the first round's check (``refined_check.json``) advises another round."""
+    require_another_round(previous_check, RoundCheckParams(**round_check), "refined_check.json")
+    yield from collect_agent_rollouts(
+        on_disk, vae_model, mdn_model, controller_model, iterate, env, rollout_params, seed,
+        parallel,
+    )  # fmt: skip
+
+
 def retrain_controller(
     vae_model: dict[str, Any],
     mdn_model: dict[str, Any],
@@ -101,3 +125,36 @@ def refine_mdn(
         episodes, params, seed, training_state, logger, start, "iterate.mdn_epochs"
     )
     return checkpoint.to_dict(), history
+
+
+def check_refined_agent(
+    vae_model: dict[str, Any],
+    mdn_model: dict[str, Any],
+    controller_model: dict[str, Any],
+    controller: dict[str, Any],
+    refined_controller: dict[str, Any],
+    round_check: dict[str, Any],
+    env: dict[str, Any],
+    seed: int,
+    parallel: dict[str, Any],
+) -> dict[str, Any]:
+    """The round's C in held-out dreams (as it was trained) and in real episodes of their own:
+    both scores and whether another round is advised (``round_check.max_dream_ratio``)."""
+    dream = (
+        RefinedControllerParams(**refined_controller)
+        .applied_to(ControllerParams(**controller))
+        .dream
+    )
+    env_params, backend = EnvParams(**env), ParallelParams(**parallel)
+    world_model = WorldModel.from_checkpoints(vae_model, mdn_model, controller_model)
+    spec = AgentSpec(env_params, world_model, world_model.controller.spec)
+    return check_round(
+        spec,
+        dream,
+        env_params.dream_reward_per_step,
+        RoundCheckParams(**round_check),
+        seed,
+        resolve_workers(None, backend),
+        logger,
+        backend,
+    )

@@ -1,6 +1,8 @@
 """``iterate``: one round of the paper's iterative training. The trained agent plays the real
 environment, its episodes are encoded by the same V, M is fine-tuned on them with the first
-rollouts, C is trained again in the new M's dream and scored like ``evaluate`` does.
+rollouts, C is trained again in the new M's dream and scored like ``evaluate`` does; the round
+check then plays C in held-out dreams and real episodes of their own and says whether the new
+dream is still kinder than the game (``refined_check.json``: another round advised or not).
 
 Run it after the whole pipeline: ``kedro run --pipelines=iterate``. The first round's models stay
 as they are; this round's are ``refined_mdn_model`` and ``refined_controller_model``.
@@ -12,19 +14,29 @@ from world_models_kedro.pipelines.encode.nodes import encode_rollouts
 from world_models_kedro.pipelines.evaluate.nodes import evaluate_agent
 from world_models_kedro.pipelines.mdn.nodes import build_sequences
 
-from .nodes import collect_agent_rollouts, refine_mdn, retrain_controller
+from .nodes import (
+    check_refined_agent,
+    collect_agent_rollouts,
+    collect_agent_rollouts_again,
+    refine_mdn,
+    retrain_controller,
+)
 
 # Two DVC stages (``iterate_mdn``, ``iterate_controller``, registered beside ``iterate``): a sweep
 # over how C is trained again (``refined_controller.*``) reuses the round's episodes and M.
 MDN_TAG, CONTROLLER_TAG = "iterate_mdn", "iterate_controller"
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_round(again: bool = False) -> Pipeline:
+    """The round's nodes; ``again``: a later round, whose first node reads the previous round's
+    check (``previous_check``) and refuses to start where it advises no other round."""
+    guard = ["previous_check", "params:round_check"] if again else []
     return Pipeline(
         [
             Node(
-                collect_agent_rollouts,
+                collect_agent_rollouts_again if again else collect_agent_rollouts,
                 inputs=[
+                    *guard,
                     "agent_rollouts_on_disk",
                     "vae_model",
                     "mdn_model",
@@ -100,5 +112,26 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="evaluate_refined_agent",
                 tags=[CONTROLLER_TAG],
             ),
+            Node(
+                check_refined_agent,
+                inputs=[
+                    "vae_model",
+                    "refined_mdn_model",
+                    "refined_controller_model",
+                    "params:controller",
+                    "params:refined_controller",
+                    "params:round_check",
+                    "params:env",
+                    "params:seed",
+                    "params:parallel",
+                ],
+                outputs="refined_check",
+                name="check_refined_agent",
+                tags=[CONTROLLER_TAG],
+            ),
         ]
     )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return create_round()
