@@ -129,7 +129,7 @@ def viz_site(built_project: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         "run",
         f"--env={TEST_ENV}",
         f"--pipelines={AGAIN}",
-        "--params=round_check.second_round=always",
+        "--params=iterate_again.second_round=always",
         timeout=300,
     )
     output = kedro("viz", "build", "--include-previews", timeout=180)

@@ -22,12 +22,14 @@ import click
 from kedro.config import MissingConfigException
 from kedro.framework.cli.project import run as kedro_run
 
+from world_models_kedro.datasets.errors import MissingInputError
 from world_models_kedro.hooks import RUN_STATE
 from world_models_kedro.models.world_model import IncompatibleModelsError
 from world_models_kedro.storage.atomic import DiskFullError
 from world_models_kedro.storage.checkpoints import CheckpointFileError
 from world_models_kedro.storage.episodes import EpisodeFileError
 from world_models_kedro.training.loop import ArchitectureMismatchError
+from world_models_kedro.training.round_check import RoundNotAdvisedError
 from world_models_kedro.utils.optional import MissingPackageError
 from world_models_kedro.validation import ParameterError
 
@@ -41,6 +43,8 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     ArchitectureMismatchError,
     MissingConfigException,
     DiskFullError,
+    RoundNotAdvisedError,
+    MissingInputError,
 )
 ERRORS_LOGGER = "world_models_kedro.errors"
 

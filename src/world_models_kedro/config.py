@@ -408,15 +408,19 @@ class RefinedControllerParams(Params):
 class RoundCheckParams(Params):
     """After a round of ``iterate``: is the new M's dream still kinder than the game? The round's C
     plays ``dreams`` held-out dreams (as C was trained) and ``episodes`` real episodes on seeds of
-    their own (not the evaluation's); another round is advised when the dream score exceeds
-    ``max_dream_ratio`` x the real one (for a real score <= 0: by ``max_dream_ratio - 1`` of its
-    size). The README's measured rule: the round C's that failed in the game had dreams 1.6 and 2.9
-    x kinder, every C that dodged 0.4 to 1.0 x."""
+    their own (not the evaluation's; ``evaluate.workers`` play them); another round is advised when
+    the dream score exceeds ``max_dream_ratio`` x the real one (for a real score <= 0: by
+    ``max_dream_ratio - 1`` of its size). Measured: README, "The round check"."""
 
     episodes: PositiveInt  # real check episodes of the round's C
     dreams: PositiveInt  # held-out dreams of the round's C
     max_dream_ratio: PositiveFloat  # the issue's target: the dream no kinder than 1.2 x the game
-    # iterate_again: only where this check advises it, or always (a second round by choice)
+
+
+class IterateAgainParams(Params):
+    """``kedro run --pipelines=iterate_again``: a second round, where the first round's check
+    advises it (``advised``) or in any case (``always``). A group of its own: no DVC stage reads it."""
+
     second_round: Literal["advised", "always"]
 
 
@@ -506,6 +510,7 @@ PARAMETER_MODELS: dict[str, type[Params]] = {
     "iterate": IterateParams,
     "refined_controller": RefinedControllerParams,
     "round_check": RoundCheckParams,
+    "iterate_again": IterateAgainParams,
     "parallel": ParallelParams,
     "report": ReportParams,
     "gan": GANParams,

@@ -30,6 +30,7 @@ from world_models_kedro.datasets import EpisodeDataset
 from world_models_kedro.models.world_model import ControllerCheckpoint, MDNCheckpoint
 from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.training.mdn import fit_mdn
+from world_models_kedro.training.round_check import RoundNotAdvisedError
 from world_models_kedro.utils.hashing import state_dict_hash
 
 pytestmark = pytest.mark.slow
@@ -170,11 +171,23 @@ def test_a_second_round_the_check_does_not_advise_is_refused(project_from, itera
     write_check(project, dream=100.0, real=100.0)
     with pytest.raises(Exception) as info:
         run_pipeline(project, ["iterate_again"])
-    error = in_chain(info.value, ValueError)
-    assert error is not None and "refined_check.json" in str(error)
+    error = in_chain(info.value, RoundNotAdvisedError)
+    assert error is not None and "08_reporting/refined_check.json" in str(error)
     assert "1.00 x the real score" in str(error) and "round_check.max_dream_ratio" in str(error)
-    assert "round_check.second_round=always" in str(error)
+    assert "iterate_again.second_round=always" in str(error)
     assert not (project / ROUND2).exists()  # nothing written
+
+
+def test_a_second_round_without_the_first_rounds_check_names_the_run_that_makes_it(
+    project_from, iterated: Path
+) -> None:
+    project = project_from(iterated)
+    (project / REFINED_CHECK).unlink()
+    with pytest.raises(Exception) as info:
+        run_pipeline(project, ["iterate_again"])
+    assert "refined_check.json' does not exist" in str(info.value)
+    assert "kedro run --pipelines=iterate_controller" in str(info.value)
+    assert not (project / ROUND2).exists()
 
 
 def sequences(project: Path) -> dict:

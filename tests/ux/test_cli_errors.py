@@ -130,6 +130,11 @@ def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
             "ParameterError",
         ),
         (["--env=nonexistent"], "the environments in", "MissingConfigException"),
+        (  # an input no run has written yet: the file and the run that writes it
+            ["--env=test", "--pipelines=iterate_again"],
+            "does not exist: run `kedro run --pipelines=",
+            "MissingInputError",
+        ),
     ],
 )
 def test_kedro_run_prints_the_message_not_the_traceback(

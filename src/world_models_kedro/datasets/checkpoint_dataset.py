@@ -13,6 +13,7 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
+from world_models_kedro.datasets.errors import MissingInputError
 from world_models_kedro.datasets.previews import TablePreview
 from world_models_kedro.storage.checkpoints import (
     CheckpointFileError,
@@ -41,12 +42,7 @@ class TorchCheckpointDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
 
     def load(self) -> dict[str, Any]:
         if not self._filepath.exists():
-            hint = (
-                f": run `kedro run --pipelines={self._produced_by}` first"
-                if self._produced_by
-                else ""
-            )
-            raise DatasetError(f"Checkpoint '{self._filepath}' does not exist{hint}.")
+            raise MissingInputError("Checkpoint", self._filepath, self._produced_by)
         try:
             checkpoint = load_checkpoint(self._filepath)
         except CheckpointFileError as exc:

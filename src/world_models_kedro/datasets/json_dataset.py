@@ -10,6 +10,7 @@ from typing import Any
 from kedro.io.core import AbstractDataset, DatasetError
 from kedro_datasets._typing import JSONPreview
 
+from world_models_kedro.datasets.errors import MissingInputError
 from world_models_kedro.storage.atomic import atomic_write_bytes
 
 
@@ -22,12 +23,16 @@ class JSONDataset(AbstractDataset[Any, Any]):
         filepath: str,
         save_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        produced_by: str = "",
     ) -> None:
         self._filepath = Path(filepath)
         self._save_args = {"indent": 2, **(save_args or {})}
         self.metadata = metadata
+        self._produced_by = produced_by  # the pipeline that writes it, named when it is missing
 
     def load(self) -> Any:
+        if self._produced_by and not self._filepath.is_file():
+            raise MissingInputError("JSON file", self._filepath, self._produced_by)
         try:
             return json.loads(self._filepath.read_text())
         except json.JSONDecodeError as exc:

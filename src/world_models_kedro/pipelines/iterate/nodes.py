@@ -13,6 +13,8 @@ import pandas as pd
 from world_models_kedro.config import (
     ControllerParams,
     EnvParams,
+    EvaluateParams,
+    IterateAgainParams,
     IterateParams,
     MDNParams,
     ParallelParams,
@@ -22,12 +24,13 @@ from world_models_kedro.config import (
 )
 from world_models_kedro.envs.agents import AgentSpec, mix_folder, split_by_mix
 from world_models_kedro.envs.agents import collect_agent_rollouts as collect
-from world_models_kedro.envs.round_check import check_round, require_another_round
+from world_models_kedro.envs.round_check import check_round
 from world_models_kedro.models.world_model import MDNCheckpoint, WorldModel
 from world_models_kedro.pipelines.controller.nodes import train_controller
 from world_models_kedro.storage.checkpoints import TrainingState
 from world_models_kedro.storage.episodes import Episode
 from world_models_kedro.training.mdn import fit_mdn
+from world_models_kedro.training.round_check import require_another_round
 from world_models_kedro.utils.parallel import resolve_workers
 
 logger = logging.getLogger(__name__)
@@ -66,12 +69,13 @@ def collect_agent_rollouts(
 
 
 def collect_agent_rollouts_again(
-    previous_check: dict[str, Any],
-    round_check: dict[str, Any],
     on_disk: dict[str, dict[str, Any]],
     vae_model: dict[str, Any],
     mdn_model: dict[str, Any],
     controller_model: dict[str, Any],
+    previous_check: dict[str, Any],
+    round_check: dict[str, Any],
+    iterate_again: dict[str, Any],
     iterate: dict[str, Any],
     env: dict[str, Any],
     rollout_params: dict[str, Any],
@@ -79,8 +83,14 @@ def collect_agent_rollouts_again(
     parallel: dict[str, Any],
 ) -> Iterator[dict[str, dict[str, Any]]]:
     """The second round's first node: :func:`collect_agent_rollouts` with the first round's agent,
-    once the first round's check (``refined_check.json``) advises another round."""
-    require_another_round(previous_check, RoundCheckParams(**round_check), "refined_check.json")
+    once the first round's check (``refined_check.json``) advises another round (or
+    ``iterate_again.second_round`` is ``always``); refused before anything is written otherwise."""
+    require_another_round(
+        previous_check,
+        RoundCheckParams(**round_check),
+        IterateAgainParams(**iterate_again).second_round,
+        "08_reporting/refined_check.json (the first round's check)",
+    )
     yield from collect_agent_rollouts(
         on_disk, vae_model, mdn_model, controller_model, iterate, env, rollout_params, seed,
         parallel,
@@ -134,12 +144,14 @@ def check_refined_agent(
     controller: dict[str, Any],
     refined_controller: dict[str, Any],
     round_check: dict[str, Any],
+    evaluate: dict[str, Any],
     env: dict[str, Any],
     seed: int,
     parallel: dict[str, Any],
 ) -> dict[str, Any]:
-    """The round's C in held-out dreams (as it was trained) and in real episodes of their own:
-    both scores and whether another round is advised (``round_check.max_dream_ratio``)."""
+    """The round's C in held-out dreams (as it was trained) and in real episodes of their own
+    (played by ``evaluate.workers``): both scores and whether another round is advised
+    (``round_check.max_dream_ratio``)."""
     dream = (
         RefinedControllerParams(**refined_controller)
         .applied_to(ControllerParams(**controller))
@@ -154,7 +166,7 @@ def check_refined_agent(
         env_params.dream_reward_per_step,
         RoundCheckParams(**round_check),
         seed,
-        resolve_workers(None, backend),
+        resolve_workers(EvaluateParams(**evaluate).workers, backend),
         logger,
         backend,
     )

@@ -30,17 +30,18 @@ MDN_TAG, CONTROLLER_TAG = "iterate_mdn", "iterate_controller"
 def create_round(again: bool = False) -> Pipeline:
     """The round's nodes; ``again``: a later round, whose first node reads the previous round's
     check (``previous_check``) and refuses to start where it advises no other round."""
-    guard = ["previous_check", "params:round_check"] if again else []
+    # after the models: a missing refined M or C names the run that makes it before the check
+    guard = ["previous_check", "params:round_check", "params:iterate_again"] if again else []
     return Pipeline(
         [
             Node(
                 collect_agent_rollouts_again if again else collect_agent_rollouts,
                 inputs=[
-                    *guard,
                     "agent_rollouts_on_disk",
                     "vae_model",
                     "mdn_model",
                     "controller_model",
+                    *guard,
                     "params:iterate",
                     "params:env",
                     "params:rollouts",
@@ -121,6 +122,7 @@ def create_round(again: bool = False) -> Pipeline:
                     "params:controller",
                     "params:refined_controller",
                     "params:round_check",
+                    "params:evaluate",
                     "params:env",
                     "params:seed",
                     "params:parallel",

@@ -1,5 +1,5 @@
-"""``iterate_controller``: half of the ``iterate`` round (C trained again in the fine-tuned M's dream, and scored; a sweep over
-``refined_controller.*`` re-runs it alone), a pipeline and a DVC stage of its own."""
+"""``iterate_controller``: half of the ``iterate`` round (C trained again in the fine-tuned M's dream, scored, and the round check;
+a sweep over ``refined_controller.*`` re-runs it alone), a pipeline and a DVC stage of its own."""
 
 from kedro.pipeline import Pipeline
 

@@ -1,0 +1,16 @@
+"""The error of a dataset whose file a pipeline has not written yet: one message, naming the file and
+the run that writes it (``cli.py`` shows it without a traceback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kedro.io.core import DatasetError
+
+
+class MissingInputError(DatasetError):
+    """An input file that does not exist yet."""
+
+    def __init__(self, what: str, path: Path, produced_by: str) -> None:
+        hint = f": run `kedro run --pipelines={produced_by}` first" if produced_by else ""
+        super().__init__(f"{what} '{path}' does not exist{hint}.")
