@@ -97,6 +97,14 @@ def collect_agent_rollouts_again(
     )  # fmt: skip
 
 
+def _round_controller(
+    controller: dict[str, Any], refined_controller: dict[str, Any]
+) -> ControllerParams:
+    """C's settings as the round trains it (and checks it): ``controller`` with
+    ``refined_controller`` applied."""
+    return RefinedControllerParams(**refined_controller).applied_to(ControllerParams(**controller))
+
+
 def retrain_controller(
     vae_model: dict[str, Any],
     mdn_model: dict[str, Any],
@@ -109,9 +117,7 @@ def retrain_controller(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """C trained again, in the fine-tuned M's dream at ``refined_controller.dream_temperature``
     (null: as the first C, ``controller.dream.temperature``), with every ``controller.*`` setting."""
-    params = RefinedControllerParams(**refined_controller).applied_to(
-        ControllerParams(**controller)
-    )
+    params = _round_controller(controller, refined_controller)
     return train_controller(
         vae_model, mdn_model, training_state, params.model_dump(), env, seed, parallel
     )
@@ -152,11 +158,7 @@ def check_refined_agent(
     """The round's C in held-out dreams (as it was trained) and in real episodes of their own
     (played by ``evaluate.workers``): both scores and whether another round is advised
     (``round_check.max_dream_ratio``)."""
-    dream = (
-        RefinedControllerParams(**refined_controller)
-        .applied_to(ControllerParams(**controller))
-        .dream
-    )
+    dream = _round_controller(controller, refined_controller).dream
     env_params, backend = EnvParams(**env), ParallelParams(**parallel)
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model, controller_model)
     spec = AgentSpec(env_params, world_model, world_model.controller.spec)
