@@ -22,7 +22,7 @@ import click
 from kedro.config import MissingConfigException
 from kedro.framework.cli.project import run as kedro_run
 
-from world_models_kedro.datasets.errors import MissingInputError
+from world_models_kedro.datasets.errors import MissingInputError, UnreadableInputError
 from world_models_kedro.hooks import RUN_STATE
 from world_models_kedro.models.world_model import IncompatibleModelsError
 from world_models_kedro.storage.atomic import DiskFullError
@@ -45,6 +45,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     DiskFullError,
     RoundNotAdvisedError,
     MissingInputError,
+    UnreadableInputError,
 )
 ERRORS_LOGGER = "world_models_kedro.errors"
 

@@ -28,6 +28,17 @@ def test_user_error_is_found_in_kedros_wrapping() -> None:
     assert user_error(KeyError("a bug")) is None
 
 
+def test_a_json_input_cut_short_is_a_user_error(tmp_path: Path) -> None:
+    from world_models_kedro.datasets import JSONDataset
+
+    path = tmp_path / "refined_check.json"
+    path.write_text('{"dream": ')
+    with pytest.raises(DatasetError) as info:
+        JSONDataset(str(path)).load()
+    assert user_error(info.value) is info.value
+    assert "refined_check.json' is not valid JSON" in str(info.value)
+
+
 def test_friendly_turns_user_errors_into_one_message_and_lets_bugs_through() -> None:
     def bad_parameter() -> None:
         raise ParameterError(

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kedro.io.core import AbstractDataset, DatasetError
+from kedro.io.core import AbstractDataset
 from kedro_datasets._typing import JSONPreview
 
-from world_models_kedro.datasets.errors import MissingInputError
+from world_models_kedro.datasets.errors import MissingInputError, UnreadableInputError
 from world_models_kedro.storage.atomic import atomic_write_bytes
 
 
@@ -36,7 +36,7 @@ class JSONDataset(AbstractDataset[Any, Any]):
         try:
             return json.loads(self._filepath.read_text())
         except json.JSONDecodeError as exc:
-            raise DatasetError(f"'{self._filepath}' is not valid JSON ({exc})") from exc
+            raise UnreadableInputError(f"'{self._filepath}' is not valid JSON ({exc})") from exc
 
     def save(self, data: Any) -> None:
         # the same bytes as Kedro's JSONDataset (json.dump with save_args), atomically
