@@ -89,9 +89,10 @@ def test_one_round(iterated: Path) -> None:
     # the round check: conf/test's round_check (2 real episodes, 4 held-out dreams)
     check = json.loads((iterated / REFINED_CHECK).read_text())
     assert check["real"]["n"] == 2 and check["dream"]["n"] == 4
-    assert check["max_dream_ratio"] == 1.2
+    assert check["max_dream_ratio"] == 1.2 and check["solved_score"] is None  # conf/test: no line
     expected = check["dream"]["mean"] > check["real"]["mean"] + 0.2 * abs(check["real"]["mean"])
     assert check["another_round"] is expected
+    assert len(check["reasons"]) == int(expected)
 
 
 def test_a_rerun_reuses_the_agents_episodes(project_from, iterated: Path) -> None:
@@ -176,6 +177,19 @@ def test_a_second_round_the_check_does_not_advise_is_refused(project_from, itera
     assert "1.00 x the real score" in str(error) and "round_check.max_dream_ratio" in str(error)
     assert "iterate_again.second_round=always" in str(error)
     assert not (project / ROUND2).exists()  # nothing written
+
+
+def test_a_completed_task_is_the_other_half_of_the_refusal(project_from, iterated: Path) -> None:
+    """With a "solved" line the first round's C reaches (``round_check.solved_score``), the
+    refusal names it beside the ratio; below it, the same scores would advise a second round."""
+    project = project_from(iterated)
+    write_check(project, dream=100.0, real=100.0)
+    set_param(project, "parameters_iterate.yml", "round_check.solved_score", 90.0)
+    with pytest.raises(Exception) as info:
+        run_pipeline(project, ["iterate_again"])
+    error = in_chain(info.value, RoundNotAdvisedError)
+    assert error is not None and "reaches round_check.solved_score = 90 and" in str(error)
+    assert not (project / ROUND2).exists()
 
 
 def test_a_second_round_without_the_first_rounds_check_names_the_run_that_makes_it(

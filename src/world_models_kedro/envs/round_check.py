@@ -2,7 +2,8 @@
 
 The round's C plays held-out dreams (``training/dream_score.py``) and real episodes on seeds of
 their own (label ``round-check``, apart from the evaluation's trials), and the check advises
-another round when its dream score exceeds ``max_dream_ratio`` x its real score: C found a hole in
+another round while the task is not completed (a real score below ``solved_score``: the paper's
+step 4), or when its dream score exceeds ``max_dream_ratio`` x its real score: C found a hole in
 the dream that the game does not have, and the next round's episodes show M that hole (README,
 "The round check"). C never learns from these episodes; they only decide whether to go on. The
 rule itself, and the refusal of a round it does not advise: ``training/round_check.py``.
@@ -16,7 +17,11 @@ from typing import Any
 from world_models_kedro.config import DreamParams, ParallelParams, RoundCheckParams
 from world_models_kedro.envs.agents import AgentSpec, evaluate_agent, summarize
 from world_models_kedro.training.dream_score import dream_scores
-from world_models_kedro.training.round_check import dream_kinder
+from world_models_kedro.training.round_check import (
+    describe_scores,
+    no_round_reason,
+    round_reasons,
+)
 
 # the check episodes' seed label, apart from the evaluation's ("evaluate")
 CHECK_EPISODES = "round-check"
@@ -38,20 +43,19 @@ def check_round(
     real = evaluate_agent(
         spec, params.episodes, workers, False, seed, logger, parallel, label=CHECK_EPISODES
     )[0]["agent"]
-    another = dream_kinder(dreams["mean"], real["mean"], params.max_dream_ratio)
-    ratio = dreams["mean"] / real["mean"] if real["mean"] > 0 else None
+    reasons = round_reasons(dreams["mean"], real["mean"], params)
     logger.info(
-        "round check: dream %.1f (%d held-out dreams), real %.1f (%d episodes)%s: %s",
-        dreams["mean"], dreams["n"], real["mean"], real["n"],
-        f", {ratio:.2f} x" if ratio is not None else "",
-        f"the dream is kinder than {params.max_dream_ratio} x the game: another round is advised"
-        if another
-        else f"the dream is no kinder than {params.max_dream_ratio} x the game: no other round",
+        "round check: %s (%d held-out dreams, %d real episodes): %s",
+        describe_scores(dreams["mean"], real["mean"]), dreams["n"], real["n"],
+        "another round is advised: " + "; ".join(reasons) if reasons
+        else "no other round: " + no_round_reason(params),
     )  # fmt: skip
     return {
         "dream": dreams,
         "real": real,
-        "dream_ratio": ratio,
+        "dream_ratio": dreams["mean"] / real["mean"] if real["mean"] > 0 else None,
         "max_dream_ratio": params.max_dream_ratio,
-        "another_round": another,
+        "solved_score": params.solved_score,
+        "another_round": bool(reasons),
+        "reasons": reasons,
     }

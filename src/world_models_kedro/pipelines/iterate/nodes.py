@@ -157,7 +157,7 @@ def check_refined_agent(
 ) -> dict[str, Any]:
     """The round's C in held-out dreams (as it was trained) and in real episodes of their own
     (played by ``evaluate.workers``): both scores and whether another round is advised
-    (``round_check.max_dream_ratio``)."""
+    (``round_check.solved_score``, ``round_check.max_dream_ratio``)."""
     dream = _round_controller(controller, refined_controller).dream
     env_params, backend = EnvParams(**env), ParallelParams(**parallel)
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model, controller_model)

@@ -1,7 +1,8 @@
 """``iterate_again``: a second round of iterative training on the first round's M and C, run by
 name (``kedro run --pipelines=iterate_again``) when the first round's check advises it
-(``refined_check.json``: its dream still kinder than ``round_check.max_dream_ratio`` x the game);
-its first node refuses otherwise, before anything is written.
+(``refined_check.json``: its real score below ``round_check.solved_score``, or its dream still
+kinder than ``round_check.max_dream_ratio`` x the game); its first node refuses otherwise, before
+anything is written.
 
 The same nodes and parameters as ``iterate``, under the namespace ``round2``: its episodes, M, C,
 scores and check are ``round2.*`` (``<data_root>/round2/``), and its first models are the first
