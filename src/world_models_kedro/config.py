@@ -406,13 +406,13 @@ class RefinedControllerParams(Params):
 
 
 class RoundCheckParams(Params):
-    """After a round of ``iterate``: is the new M's dream still kinder than the game? The round's C
-    plays ``dreams`` held-out dreams (as C was trained) and ``episodes`` real episodes on seeds of
-    their own (not the evaluation's; ``evaluate.workers`` play them); another round is advised while
-    the real score is below ``solved_score`` (the paper's step 4: back to collection while the task
-    is not completed; null: no such line), or when the dream score exceeds ``max_dream_ratio`` x
-    the real one (for a real score <= 0: by ``max_dream_ratio - 1`` of its size). Measured:
-    README, "The round check"."""
+    """After a round of ``iterate``: is the task completed, is the new M's dream still kinder than
+    the game? The round's C plays ``dreams`` held-out dreams (as C was trained) and ``episodes``
+    real episodes on seeds of their own (not the evaluation's; ``evaluate.workers`` play them);
+    another round is advised while the real score is below ``solved_score`` (the paper's step 4:
+    back to collection while the task is not completed; null: no such line), or when the dream
+    score exceeds ``max_dream_ratio`` x the real one (for a real score <= 0: by
+    ``max_dream_ratio - 1`` of its size). Measured: README, "The round check"."""
 
     episodes: PositiveInt  # real check episodes of the round's C
     dreams: PositiveInt  # held-out dreams of the round's C
