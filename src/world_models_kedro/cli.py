@@ -12,6 +12,7 @@ import copy
 import functools
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -73,9 +74,11 @@ def _traceback_hint(logger: logging.Logger) -> str:
     return f"(the traceback: {files[0]})" if files else ""
 
 
-def explain(exc: BaseException) -> str:
-    """The message a user sees for one of :data:`USER_ERRORS`."""
-    message = f"{type(exc).__name__}: {exc}"
+def explain(exc: BaseException, env: str | None = None) -> str:
+    """The message a user sees for one of :data:`USER_ERRORS` (``env``: the run's ``--env``, which
+    the hint of a missing input repeats)."""
+    text = exc.message(env) if isinstance(exc, MissingInputError) else str(exc)
+    message = f"{type(exc).__name__}: {text}"
     if isinstance(exc, MissingConfigException) and "conf" in str(exc):
         conf = Path(str(exc).rsplit(": ", 1)[-1].strip()).parent
         if conf.is_dir():
@@ -159,7 +162,7 @@ def friendly(callback: Callable[..., Any]) -> Callable[..., Any]:
             logger = logging.getLogger(ERRORS_LOGGER)
             logger.error("kedro run failed", exc_info=exc)
             hint = _traceback_hint(logger)
-            message = explain(known)
+            message = explain(known, kwargs.get("env") or os.environ.get("KEDRO_ENV"))
             raise click.ClickException(f"{message}\n{hint}" if hint else message) from None
         finally:
             signal.signal(signal.SIGTERM, previous)

@@ -11,6 +11,7 @@ import pytest
 from kedro.io import DatasetError
 
 from world_models_kedro.cli import explain, friendly, user_error
+from world_models_kedro.datasets.errors import MissingInputError
 from world_models_kedro.storage.episodes import EpisodeFileError
 from world_models_kedro.utils.optional import MissingPackageError
 from world_models_kedro.validation import ParameterError
@@ -26,6 +27,16 @@ def test_user_error_is_found_in_kedros_wrapping() -> None:
     except DatasetError as wrapped:
         assert user_error(wrapped) is cause
     assert user_error(KeyError("a bug")) is None
+
+
+def test_a_missing_inputs_hint_repeats_the_runs_environment() -> None:
+    missing = MissingInputError("Checkpoint", Path("data/doom/06_models/refined_mdn.pt"), "iterate")
+    assert explain(missing).endswith(": run `kedro run --pipelines=iterate` first.")
+    assert explain(missing, "doom").endswith(
+        ": run `kedro run --env=doom --pipelines=iterate` first."
+    )
+    unknown = MissingInputError("JSON file", Path("x.json"), "")
+    assert explain(unknown, "doom") == "MissingInputError: JSON file 'x.json' does not exist."
 
 
 def test_a_json_input_cut_short_is_a_user_error(tmp_path: Path) -> None:
@@ -143,7 +154,7 @@ def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (["--env=nonexistent"], "the environments in", "MissingConfigException"),
         (  # an input no run has written yet: the file and the run that writes it
             ["--env=test", "--pipelines=iterate_again"],
-            "does not exist: run `kedro run --pipelines=",
+            "does not exist: run `kedro run --env=test --pipelines=",
             "MissingInputError",
         ),
     ],

@@ -12,8 +12,14 @@ class MissingInputError(DatasetError):
     """An input file that does not exist yet."""
 
     def __init__(self, what: str, path: Path, produced_by: str) -> None:
-        hint = f": run `kedro run --pipelines={produced_by}` first" if produced_by else ""
-        super().__init__(f"{what} '{path}' does not exist{hint}.")
+        self.what, self.path, self.produced_by = what, path, produced_by
+        super().__init__(self.message())
+
+    def message(self, env: str | None = None) -> str:
+        """The message, its hint naming the Kedro environment ``env`` the run used (if any)."""
+        option = f"--env={env} " if env else ""
+        hint = f": run `kedro run {option}--pipelines={self.produced_by}` first"
+        return f"{self.what} '{self.path}' does not exist{hint if self.produced_by else ''}."
 
 
 class UnreadableInputError(DatasetError):
