@@ -17,9 +17,11 @@ class MissingInputError(DatasetError):
 
     def message(self, env: str | None = None) -> str:
         """The message, its hint naming the Kedro environment ``env`` the run used (if any)."""
+        missing = f"{self.what} '{self.path}' does not exist"
+        if not self.produced_by:
+            return f"{missing}."
         option = f"--env={env} " if env else ""
-        hint = f": run `kedro run {option}--pipelines={self.produced_by}` first"
-        return f"{self.what} '{self.path}' does not exist{hint if self.produced_by else ''}."
+        return f"{missing}: run `kedro run {option}--pipelines={self.produced_by}` first."
 
 
 class UnreadableInputError(DatasetError):

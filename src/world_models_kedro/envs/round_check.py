@@ -1,4 +1,5 @@
-"""After a round of iterative training: is the new M's dream still kinder than the game?
+"""After a round of iterative training: is the task completed, is the new M's dream still kinder
+than the game?
 
 The round's C plays held-out dreams (``training/dream_score.py``) and real episodes on seeds of
 their own (label ``round-check``, apart from the evaluation's trials), and the check advises
@@ -19,6 +20,7 @@ from world_models_kedro.envs.agents import AgentSpec, evaluate_agent, summarize
 from world_models_kedro.training.dream_score import dream_scores
 from world_models_kedro.training.round_check import (
     describe_scores,
+    dream_ratio,
     no_round_reason,
     round_reasons,
 )
@@ -53,7 +55,7 @@ def check_round(
     return {
         "dream": dreams,
         "real": real,
-        "dream_ratio": dreams["mean"] / real["mean"] if real["mean"] > 0 else None,
+        "dream_ratio": dream_ratio(dreams["mean"], real["mean"]),
         "max_dream_ratio": params.max_dream_ratio,
         "solved_score": params.solved_score,
         "another_round": bool(reasons),

@@ -47,10 +47,16 @@ def no_round_reason(params: RoundCheckParams) -> str:
     )
 
 
+def dream_ratio(dream: float, real: float) -> float | None:
+    """The dream score over the real one; none for a real score <= 0."""
+    return dream / real if real > 0 else None
+
+
 def describe_scores(dream: float, real: float) -> str:
     """``dream D, real R: X x the real score`` (no ratio for a real score <= 0)."""
-    ratio = f": {dream / real:.2f} x the real score" if real > 0 else ""
-    return f"dream {dream:.1f}, real {real:.1f}{ratio}"
+    ratio = dream_ratio(dream, real)
+    times = f": {ratio:.2f} x the real score" if ratio is not None else ""
+    return f"dream {dream:.1f}, real {real:.1f}{times}"
 
 
 class RoundNotAdvisedError(ValueError):

@@ -1,8 +1,9 @@
 """``iterate``: one round of the paper's iterative training. The trained agent plays the real
 environment, its episodes are encoded by the same V, M is fine-tuned on them with the first
 rollouts, C is trained again in the new M's dream and scored like ``evaluate`` does; the round
-check then plays C in held-out dreams and real episodes of their own and says whether the new
-dream is still kinder than the game (``refined_check.json``: another round advised or not).
+check then plays C in held-out dreams and real episodes of their own and says whether the task
+is completed and whether the new dream is still kinder than the game (``refined_check.json``:
+another round advised or not).
 
 Run it after the whole pipeline: ``kedro run --pipelines=iterate``. The first round's models stay
 as they are; this round's are ``refined_mdn_model`` and ``refined_controller_model``.
