@@ -103,6 +103,38 @@ def test_state_carries_over_between_calls() -> None:
     )  # zeros == no state
 
 
+@pytest.mark.parametrize("restart_input", [False, True])
+@pytest.mark.parametrize("batch", [1, 5])
+@torch.inference_mode()
+def test_advance_keeps_the_state_that_step_and_a_whole_sequence_keep(
+    restart_input: bool, batch: int
+) -> None:
+    """The real agent's state-only step (PyTorch's LSTM cell) against M's full step (nn.LSTM, as
+    in the dream and in training) and against the sequence at once: the same state to float
+    rounding, step after step, from no state and from zeros, with and without the restart flag."""
+    torch.manual_seed(0)
+    model = MDNRNN(4, 3, 32, 2, predict_done=True, restart_input=restart_input).eval()
+    z, a = inputs(batch, 12, seed=1)
+    restart = torch.zeros(batch, 12)
+    restart[:, 0] = restart[:, 7] = 1.0
+    flags = restart if restart_input else None
+    _, whole = model(z, a, None, flags)
+    stepped = advanced = None
+    for t in range(12):
+        flag = flags[:, t] if flags is not None else None
+        _, stepped = model.step(z[:, t], a[:, t], stepped, flag)
+        advanced = model.advance(z[:, t], a[:, t], advanced, flag)
+        assert advanced[0].shape == advanced[1].shape == (1, batch, 32)
+        torch.testing.assert_close(advanced, stepped, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(advanced, whole, rtol=1e-5, atol=1e-6)
+    first = flags[:, 0] if flags is not None else None
+    zeros = model.advance(z[:, 0], a[:, 0], model.initial_state(batch), first)
+    torch.testing.assert_close(zeros, model.advance(z[:, 0], a[:, 0], None, first), rtol=0, atol=0)
+    if restart_input:
+        with pytest.raises(ValueError, match="episode-start flag"):
+            model.advance(z[:, 0], a[:, 0])
+
+
 # ------------------------------------------------------------------ the loss
 def gaussian_pdf(x: float, mu: float, sigma: float) -> float:
     return math.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))

@@ -71,7 +71,7 @@ class WorldModelAgent:
         if self.mdn is not None:
             a = torch.from_numpy(actions_to_vectors(self.action_space, np.asarray([action])))
             restart = torch.ones(1) if self.first_step else torch.zeros(1)
-            _, self.state = self.mdn.step(
+            self.state = self.mdn.advance(
                 z, a, self.state, restart if self.mdn.restart_input else None
             )
         self.first_step = False

@@ -71,7 +71,7 @@ class WorldModelState:
         if self.mdn is not None:
             restart = self.first.float() if self.mdn.restart_input else None
             a = torch.as_tensor(action_vectors, dtype=torch.float32)
-            _, self.state = self.mdn.step(self.z, a, self.state, restart)
+            self.state = self.mdn.advance(self.z, a, self.state, restart)
         self.first[:] = False
         self.z = self._encode(frames, np.arange(self.num_envs))
 
