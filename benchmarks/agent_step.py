@@ -5,7 +5,9 @@ advances M, one episode at a time on one thread (as in the worker processes). It
 new LSTM state: ``MDNRNN.advance`` (PyTorch's LSTM cell) instead of ``MDNRNN.step`` (``nn.LSTM``,
 oneDNN's kernel on a CPU, plus the mixture, reward and done heads). Random weights at the paper's
 sizes; no environment (its own cost: ``rollout_throughput.py``, ``dream_throughput.py``).
-Goal: ``advance`` at least 2x faster than ``step``. Prints one JSON object; logs go to stderr.
+``agent_call_with_step_ms`` is the agent's call with ``step`` in place of ``advance`` (the call's
+time, less ``advance``'s, plus ``step``'s). Goal: ``advance`` at least 2x faster than ``step``.
+Prints one JSON object; logs go to stderr.
 
 TakeCover's sizes (the default) and CarRacing's (V and M only; C and the action head as
 TakeCover's)::
