@@ -121,8 +121,9 @@ class MDNRNN(nn.Module):
         restart: torch.Tensor | None = None,
     ) -> tuple[MDNOutput, tuple[torch.Tensor, torch.Tensor]]:
         """One step of M: ``z`` (B, z_dim), ``action`` (B, action_dim) and ``restart`` (B,) ->
-        the outputs for z_{t+1} (:meth:`MDNOutput.at` shapes) and the new LSTM state. The real
-        agent, the dream and the report all step M through here."""
+        the outputs for z_{t+1} (:meth:`MDNOutput.at` shapes) and the new LSTM state. The dream
+        and the report step M through here; the real agent, which needs only the state, through
+        :meth:`advance`."""
         out, state = self(
             z[:, None], action[:, None], state, restart[:, None] if restart is not None else None
         )
