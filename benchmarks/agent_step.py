@@ -19,7 +19,7 @@ TakeCover's)::
 from __future__ import annotations
 
 import argparse
-import time
+import timeit
 from collections.abc import Callable
 
 import _util
@@ -36,15 +36,8 @@ from world_models_kedro.models.vae import ConvVAE
 
 def ms_per_call(fn: Callable[[], object], calls: int, repeats: int) -> float:
     """The best of ``repeats`` timings of ``calls`` calls, in ms per call (after a warm-up)."""
-    for _ in range(20):
-        fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.perf_counter() - start) / calls * 1e3)
-    return best
+    timeit.timeit(fn, number=20)
+    return min(timeit.repeat(fn, number=calls, repeat=repeats)) / calls * 1e3
 
 
 def main() -> None:
