@@ -249,3 +249,11 @@ def test_gsde_needs_continuous_actions(project: Path) -> None:
         "Discrete space with the argmax head" in message
         and "controller.head: thresholds" in message
     )
+
+
+def test_lanes_for_a_retro_game_fail_at_start(project: Path) -> None:
+    """stable-retro runs one emulator per process: its agent cannot play several lanes."""
+    params = {"env": {"id": "retro:Airstriker-Genesis"}, "evaluate": {"lanes": 2}}
+    message = str(fails_before_any_node(project, ["evaluate"], runtime_params=params))
+    assert "evaluate.lanes = 2 (--params on the command line)" in message
+    assert "one game per process" in message

@@ -313,6 +313,10 @@ class ControllerParams(Params):
     eval_every: PositiveInt
     eval_trials: PositiveInt
     workers: NonNegativeInt | None  # worker processes; null or 0: every core
+    # episodes each worker plays at once in the real environment, V and M batched over them (C
+    # per episode): 8 plays TakeCover about twice as fast as 1 on a CPU; an episode's floats depend
+    # on lanes (the last bits), not on which episodes share its batch. stable-retro: 1
+    lanes: PositiveInt
     dream: DreamParams
     ppo: PPOParams
     resume: bool  # continue from the training state left by an interrupted run
@@ -340,6 +344,7 @@ class ControllerParams(Params):
 class EvaluateParams(Params):
     trials: PositiveInt  # real episodes scored (the paper: 100)
     workers: NonNegativeInt | None  # worker processes; null or 0: every core
+    lanes: PositiveInt  # episodes each worker plays at once (see ControllerParams.lanes)
     baseline: bool  # also score a random policy on the same seeds
     # the baseline's policy (null: the rollouts' exploration policy). TakeCover's usual floor is
     # uniform random actions every frame, whatever explored the rollouts. A policy given here
@@ -386,6 +391,7 @@ class IterateParams(Params):
     exploration: Annotated[list[ExplorationMix], Field(min_length=1)]
     mdn_epochs: PositiveInt  # M's fine-tuning epochs over the old and the new episodes
     workers: NonNegativeInt | None  # worker processes; null or 0: every core
+    lanes: PositiveInt  # episodes each worker plays at once (see ControllerParams.lanes)
 
 
 class RefinedControllerParams(Params):

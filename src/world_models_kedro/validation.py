@@ -199,6 +199,16 @@ def _cross_checks(params: Mapping[str, Any], sources: ParameterSources) -> list[
                 f"the dream: set mdn.model.predict_reward: true ({sources.locate('mdn.model.predict_reward')}) "
                 f"or env.dream_reward_per_step ({sources.locate('env.dream_reward_per_step')})"
             )
+    from world_models_kedro.envs.factory import closes_in_a_child  # stable-retro's ids
+
+    if env and closes_in_a_child(str(env.get("id", ""))):
+        for group in ("controller", "evaluate", "iterate"):
+            lanes = (params.get(group) or {}).get("lanes", 1)
+            if lanes != 1:
+                problems.append(
+                    f"{group}.lanes = {lanes} ({sources.locate(group + '.lanes')}): stable-retro "
+                    f"runs one game per process, so {env['id']} is played one lane at a time: set 1"
+                )
     return problems
 
 

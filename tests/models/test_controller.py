@@ -263,6 +263,63 @@ def test_the_original_takecover_agent_reads_z_c_h_and_acts_by_thresholds() -> No
     assert agent.state[1].abs().sum() > 0  # the cell state c is carried (and read)
 
 
+def lane_agent(lanes: int) -> WorldModelAgent:
+    """The original TakeCover agent ([z, c, h], thresholds, sampled z, M with the restart flag)
+    playing ``lanes`` episodes at once."""
+    torch.manual_seed(0)
+    desc = describe_space(spaces.Discrete(3))
+    vae = ConvVAE(z_dim=Z_DIM, channels=(4, 8, 8, 16))
+    mdn = MDNRNN(Z_DIM, 3, HIDDEN, 2, predict_done=True, restart_input=True)
+    controller = Controller(feature_dim("zch", Z_DIM, HIDDEN), 1, bias=False)
+    agent = WorldModelAgent(vae, mdn, controller, desc, "zch", (2, 0, 1), True, lanes)
+    for lane in range(lanes):
+        agent.set_params(np.random.default_rng(lane).normal(size=controller.n_params) * 3, lane)
+    return agent
+
+
+@pytest.mark.parametrize("lanes", [2, 4, 8])
+def test_a_lane_plays_alike_whatever_the_other_lanes_play(lanes: int) -> None:
+    """Row by row, the batched V, M and the per-lane C of a batch of fixed size give a lane the
+    same floats whatever the other lanes hold: the worker's episodes do not depend on which
+    episodes share their batch (``envs/agents.py``). The CPU kernels' property, tied here."""
+    frames = random_frames(10, seed=3)
+    runs = []
+    for other_seed in (1, 2):
+        agent = lane_agent(lanes)
+        others = np.random.default_rng(other_seed)
+        for lane in range(lanes):
+            agent.reset(seed=100 + lane if lane != 1 else 7, lane=lane)
+        actions, states = [], []
+        for t, frame in enumerate(frames):
+            batch = others.integers(0, 256, size=(lanes, 64, 64, 3), dtype=np.uint8)
+            batch[1] = frame
+            played = [None] * lanes
+            played[0] = int(others.integers(3))  # another lane explores
+            if t == 4 and lanes > 2:
+                agent.reset(seed=other_seed, lane=2)  # another lane starts a new episode
+            actions.append(agent.act(batch, played)[1])
+            states.append((agent.state[0][:, 1].clone(), agent.state[1][:, 1].clone()))
+        runs.append((actions, states))
+    (a1, s1), (a2, s2) = runs
+    assert a1 == a2 and len(set(a1)) > 1
+    for (h1, c1), (h2, c2) in zip(s1, s2, strict=True):
+        assert torch.equal(h1, h2) and torch.equal(c1, c2)
+
+
+def test_a_new_episode_in_one_lane_leaves_the_others_alone() -> None:
+    agent = lane_agent(3)
+    agent.act(random_frames(3), [None] * 3)
+    before = agent.state[0].clone(), agent.state[1].clone()
+    agent.reset(seed=1, lane=1)
+    assert not agent.state[0][:, 1].any() and not agent.state[1][:, 1].any()
+    for lane in (0, 2):
+        assert torch.equal(agent.state[0][:, lane], before[0][:, lane])
+        assert torch.equal(agent.state[1][:, lane], before[1][:, lane])
+    assert agent.first_step.tolist() == [False, True, False]
+    with pytest.raises(ValueError, match="act\\(frames, played\\)"):
+        agent(random_frames(1)[0])
+
+
 def test_a_controller_whose_head_does_not_fit_m_is_refused() -> None:
     """C's outputs must fit its head in M's action space, and its thresholds M's actions."""
     import torch as t

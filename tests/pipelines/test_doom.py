@@ -50,7 +50,7 @@ DOOM = {
     },
     "mdn": {"model": {"predict_reward": False, "predict_done": True}},
     "controller": {"train_in": "dream", "eval_trials": 2},
-    "evaluate": {"trials": 2, "workers": 2},
+    "evaluate": {"trials": 2, "workers": 2, "lanes": 2},  # two games per worker at once
     "report": {
         # conf/doom's attribute, with a threshold low enough to split the frames of 60-step
         # episodes (which see few fireballs), so that an attribute vector is computed
@@ -201,7 +201,7 @@ def test_a_forked_worker_leaves_its_parents_game_alone() -> None:
         AgentSpec,
         agent_pool,
         init_worker,
-        run_task,
+        play_task,
         run_tasks,
     )
     from world_models_kedro.models.controller import ControllerSpec
@@ -220,8 +220,59 @@ def test_a_forked_worker_leaves_its_parents_game_alone() -> None:
     spec = AgentSpec(env, WorldModel(vae, mdn), ControllerSpec("zh"), max_steps=5)
     params = np.zeros((Z_DIM + HIDDEN + 1) * 3)
     init_worker(spec)  # this process now holds a game it played, as after record_videos
-    run_task(Task(("video",), 0, params, keep_frames=True))
+    play_task(Task(("video",), 0, params, keep_frames=True))
     with agent_pool(spec, 2) as pool:
         results = list(run_tasks(pool, [Task((i,), i, params) for i in range(4)]))
     assert sorted(r.key for r in results) == [(0,), (1,), (2,), (3,)]
     init_worker(spec)  # and in this process, a new spec closes the old game as before
+
+
+@pytest.mark.timeout(180)
+def test_lanes_play_an_episode_alike_whichever_episodes_share_its_batch() -> None:
+    """Several episodes at once in one worker (V and M batched over the lanes, C per lane): each
+    episode the same bytes in any order, chunk or lane, the exploring agent's and the exploration
+    policy's tasks among them; a lane takes the next task as soon as its episode ends."""
+    import torch
+
+    from tests.conftest import conf_group
+    from world_models_kedro.config import EnvParams, PolicyParams
+    from world_models_kedro.envs.agents import AgentSpec, init_worker, play_tasks
+    from world_models_kedro.models.controller import ControllerSpec
+    from world_models_kedro.models.mdnrnn import MDNRNN
+    from world_models_kedro.models.vae import ConvVAE
+    from world_models_kedro.models.world_model import MDNCheckpoint, VAECheckpoint, WorldModel
+    from world_models_kedro.training.fitness import Task
+
+    torch.manual_seed(0)
+    vae = VAECheckpoint.of(ConvVAE(Z_DIM, (4, 4, 4, 4)), "v", 1, 0.0, [], [])
+    mdn = MDNCheckpoint.of(
+        MDNRNN(Z_DIM, 3, HIDDEN, 2, predict_done=True, restart_input=True), "m", "v", 10.0,
+        TAKE_COVER, torch.zeros(1, Z_DIM), torch.zeros(1, Z_DIM), 1, 0.0,
+    )  # fmt: skip
+    env = EnvParams(**conf_group("env", **DOOM["env"]))
+    policy = PolicyParams(kind="random", sigma=0.1, hold_steps=4, low=None, high=None)
+    c = ControllerSpec("zch", thresholds=(2, 0, 1), bias=False, z_input="sample")
+    rng = np.random.default_rng(0)
+    tasks = [
+        Task((i,), 10 + i, rng.normal(size=Z_DIM + 2 * HIDDEN) * 3, keep_frames=True)
+        for i in range(5)
+    ] + [Task(("random",), 3, None, keep_frames=True)]
+
+    def play(lanes: int, order: list[int], max_steps: int = 25) -> dict:
+        spec = AgentSpec(
+            env, WorldModel(vae, mdn), c, max_steps, exploration=policy, explore=0.3, lanes=lanes
+        )
+        init_worker(spec)
+        results = play_tasks([tasks[k] for k in order])
+        return {tasks[k].key: r for k, r in zip(order, results, strict=True)}
+
+    three = play(3, list(range(6)))
+    for other in (play(3, [5, 3, 1, 4, 0, 2]), play(3, [4]), play(3, [2, 5])):
+        for key, result in other.items():
+            for name in ("actions", "rewards", "terminated", "truncated", "frames"):
+                assert np.array_equal(getattr(result, name), getattr(three[key], name)), (key, name)
+    # C acted: its actions are not the exploration policy's alone
+    assert len({a for r in three.values() for a in r.actions.tolist()}) > 1
+    # one lane: the agent step by step, as before lanes (its floats may differ from 3 lanes')
+    one = play(1, [0, 5])
+    assert np.array_equal(one[("random",)].actions, three[("random",)].actions)

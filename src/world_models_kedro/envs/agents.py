@@ -1,19 +1,24 @@
 """The agent (or the exploration policy) playing real episodes, one episode per task, in parallel
 worker processes.
 
-Each worker builds the environment once, checks its action space against M's, and holds V, M and
-C; a :class:`~world_models_kedro.training.fitness.Task` names the controller parameters (or
-``None`` for the exploration policy) and the episode seed. Results do not depend on the number of
-workers: every episode is seeded and torch runs single-threaded while playing it.
+Each worker builds its environments once (one per lane), checks their action space against M's,
+and holds V, M and C; a :class:`~world_models_kedro.training.fitness.Task` names the controller
+parameters (or ``None`` for the exploration policy) and the episode seed. A worker plays tasks in
+chunks, ``lanes`` episodes at once (V and M batched over the lanes: ``models/agent.py``), a lane
+taking the chunk's next task as soon as its episode ends. Results do not depend on the number of
+workers or on how tasks fall into chunks: every episode is seeded, torch runs single-threaded while
+playing, and a lane's floats do not depend on the other lanes' episodes (only on ``lanes``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -30,10 +35,10 @@ from world_models_kedro.envs.factory import (
 )
 from world_models_kedro.envs.rollout import (
     EPISODE_FORMAT,
+    EpisodeRecorder,
     EpisodeResult,
     collect_missing,
     episode_record,
-    play_episode,
 )
 from world_models_kedro.envs.spaces import describe_space
 from world_models_kedro.models.agent import WorldModelAgent
@@ -57,12 +62,13 @@ class AgentSpec:
     stall_steps: int | None = None
     exploration: PolicyParams | None = None  # the baseline policy, when tasks ask for it
     explore: float = 0.0  # share of C's held segments played by ``exploration`` instead
+    lanes: int = 1  # episodes a worker plays at once (V and M batched over them)
 
 
 class ExploringAgent:
     """The agent, with the exploration policy playing a share ``explore`` of its held segments
     (``hold_steps`` frames each, drawn at each segment's start); M always advances with the action
-    actually played. ``explore`` 0 is the agent itself."""
+    actually played. ``explore`` 0 is the agent itself. Plays the agent's lane ``lane``."""
 
     def __init__(
         self,
@@ -70,21 +76,26 @@ class ExploringAgent:
         explorer: ExplorationPolicy,
         explore: float,
         rng: np.random.Generator,
+        lane: int = 0,
     ) -> None:
         self.agent, self.explorer, self.explore, self.rng = agent, explorer, explore, rng
-        self.t, self.exploring = 0, False
+        self.lane, self.t, self.exploring = lane, 0, False
 
     def reset(self, seed: int) -> None:
-        self.agent.reset(seed=seed)
+        self.agent.reset(seed=seed, lane=self.lane)
         self.explorer.reset()
         self.t, self.exploring = 0, False
 
-    def __call__(self, frame: np.ndarray) -> Any:
+    def choose(self) -> Any:
+        """This step's action if the exploration policy plays it, else None (C's)."""
         if self.t % self.explorer.params.hold_steps == 0:
             self.exploring = bool(self.rng.random() < self.explore)
         self.t += 1
         explored = self.explorer()  # drawn every step: C's segments keep the explorer's schedule
-        return self.agent(frame, explored if self.exploring else None)
+        return explored if self.exploring else None
+
+    def __call__(self, frame: np.ndarray) -> Any:
+        return self.agent(frame, self.choose())
 
 
 _WORKER: dict[str, Any] = {}
@@ -99,7 +110,8 @@ def _forget_previous_worker() -> None:
     if not _WORKER:
         return
     if _WORKER.get("pid") == os.getpid() or closes_in_a_child(_WORKER["spec"].env.id):
-        _WORKER["close_env"]()  # a new spec in this process (workers == 1), or a retro game
+        for close in _WORKER["close_envs"]:  # a new spec in this process (workers == 1), or retro
+            close()
     else:
         _INHERITED.append(dict(_WORKER))
     _WORKER.clear()
@@ -120,29 +132,43 @@ def single_thread() -> Iterator[None]:
 
 
 def init_worker(spec: AgentSpec) -> None:
-    """Build the environment and the agent of ``spec`` in this process."""
+    """Build the environments (one per lane) and the agent of ``spec`` in this process."""
     wm, c = spec.world_model, spec.controller
+    if spec.lanes > 1 and closes_in_a_child(spec.env.id):
+        raise ValueError(
+            f"{spec.env.id}: stable-retro runs one game per process, so its agent plays one lane: "
+            f"set lanes to 1 (got {spec.lanes})"
+        )
     vae = wm.vae.model
     mdn = wm.mdn.model if c.inputs != "z" else None
     controller = c.build(vae.z_dim, wm.mdn.model.hidden, wm.action_space)
     _forget_previous_worker()
-    env = make_env(spec.env)
-    close_env = close_at_exit(env)
+    envs, close_envs = [], []
     try:
+        for _ in range(spec.lanes):
+            envs.append(make_env(spec.env))
+            close_envs.append(close_at_exit(envs[-1]))
         check_action_space(
-            wm.mdn, describe_space(env.action_space, spec.env.action_squash), spec.env.id
+            wm.mdn, describe_space(envs[0].action_space, spec.env.action_squash), spec.env.id
         )
     except ValueError:
-        close_env()
+        for close in close_envs:
+            close()
         raise
     _WORKER.update(
         pid=os.getpid(),
         spec=spec,
-        env=env,
-        close_env=close_env,
-        controller=controller,
+        envs=envs,
+        close_envs=close_envs,
         agent=WorldModelAgent(
-            vae, mdn, controller, wm.action_space, c.inputs, c.thresholds, c.z_input == "sample"
+            vae,
+            mdn,
+            controller,
+            wm.action_space,
+            c.inputs,
+            c.thresholds,
+            c.z_input == "sample",
+            spec.lanes,
         ),
     )
 
@@ -157,48 +183,99 @@ def _explorer(spec: AgentSpec, seed: int) -> ExplorationPolicy:
     return explorer
 
 
-def play_task(task: Task) -> EpisodeResult:
-    """Play ``task``'s episode in this worker: the exploration policy (no parameters), or the
-    agent with C's parameters ``task.params`` (exploring if ``AgentSpec.explore`` > 0)."""
+def _chooser(spec: AgentSpec, task: Task, agent: WorldModelAgent, lane: int) -> Callable[[], Any]:
+    """What plays ``task`` in ``lane``, step by step: the action played instead of C's, or None
+    for C's. The exploration policy plays every step of a task without parameters."""
+    if task.params is None:
+        return _explorer(spec, task.seed)
+    agent.set_params(task.params, lane)
+    agent.reset(seed=task.seed, lane=lane)
+    if spec.explore == 0:
+        return lambda: None
+    rng = np.random.default_rng(derive_seed(task.seed, "explore"))
+    exploring = ExploringAgent(agent, _explorer(spec, task.seed), spec.explore, rng, lane)
+    exploring.reset(task.seed)  # the exploration policy's first hold drawn again, as ever
+    return exploring.choose
+
+
+def play_tasks(tasks: list[Task]) -> list[EpisodeResult]:
+    """Play ``tasks``' episodes in this worker, ``lanes`` at once; results in the tasks' order."""
     spec: AgentSpec = _WORKER["spec"]
+    agent: WorldModelAgent = _WORKER["agent"]
+    queue, results = deque(enumerate(tasks)), [None] * len(tasks)
+    lanes: list[tuple[int, Task, Callable[[], Any], EpisodeRecorder] | None] = [None] * spec.lanes
+
+    def start(lane: int) -> None:
+        lanes[lane] = None
+        if queue:
+            k, task = queue.popleft()
+            chooser = _chooser(spec, task, agent, lane)
+            env = _WORKER["envs"][lane]
+            recorder = EpisodeRecorder(
+                env, spec.env, task.seed, task.keep_frames, spec.max_steps, spec.stall_steps
+            )
+            lanes[lane] = (k, task, chooser, recorder)
+
     with single_thread():
-        if task.params is None:
-            explorer = _explorer(spec, task.seed)
-            policy = lambda _frame: explorer()  # noqa: E731
-        else:
-            _WORKER["controller"].set_flat_params(task.params)
-            agent: WorldModelAgent = _WORKER["agent"]
-            agent.reset(seed=task.seed)
-            policy = agent
-            if spec.explore > 0:
-                rng = np.random.default_rng(derive_seed(task.seed, "explore"))
-                policy = ExploringAgent(agent, _explorer(spec, task.seed), spec.explore, rng)
-                policy.reset(task.seed)
-        return play_episode(
-            _WORKER["env"],
-            spec.env,
-            policy,
-            seed=task.seed,
-            keep_frames=task.keep_frames,
-            max_steps=spec.max_steps,
-            stall_steps=spec.stall_steps,
-        )
+        for lane in range(spec.lanes):
+            start(lane)
+        while live := [x for x in lanes if x is not None]:
+            played = [x[2]() if x is not None else None for x in lanes]
+            if any(x[1].params is not None for x in live):  # the agent plays in some lane
+                blank = np.zeros_like(live[0][3].frame)
+                frames = np.stack([x[3].frame if x is not None else blank for x in lanes])
+                played = agent.act(frames, played)
+            for lane, x in enumerate(lanes):
+                if x is not None and x[3].step(played[lane]):
+                    results[x[0]] = x[3].result()
+                    start(lane)
+    return results  # type: ignore[return-value]
 
 
-def run_task(task: Task) -> TaskResult:
-    result = play_task(task)
-    return TaskResult(task.key, result.total_reward, result.length, result.frames)
+def play_task(task: Task) -> EpisodeResult:
+    """Play ``task``'s episode in this worker (see :func:`play_tasks`)."""
+    return play_tasks([task])[0]
 
 
-def agent_pool(spec: AgentSpec, workers: int, parallel: ParallelParams | None = None) -> WorkerPool:
-    """Workers holding V, M and the environment, ready for :func:`run_tasks` (processes here, or
-    Ray tasks with ``parallel.backend: ray``)."""
-    return WorkerPool(workers, initializer=init_worker, initargs=(spec,), parallel=parallel)
+def _task_results(tasks: list[Task]) -> list[TaskResult]:
+    return [
+        TaskResult(task.key, result.total_reward, result.length, result.frames)
+        for task, result in zip(tasks, play_tasks(tasks), strict=True)
+    ]
 
 
-def run_tasks(pool: WorkerPool, tasks: Iterable[Task]) -> Iterator[TaskResult]:
-    """Play every task's episode; results arrive as workers finish them (in any order)."""
-    return pool.imap_unordered(run_task, tasks)
+class AgentPool(WorkerPool):
+    """Workers holding V, M and the environments of ``spec`` (processes here, or Ray tasks with
+    ``parallel.backend: ray``), each playing ``spec.lanes`` episodes at once."""
+
+    def __init__(
+        self, spec: AgentSpec, workers: int, parallel: ParallelParams | None = None
+    ) -> None:
+        super().__init__(workers, initializer=init_worker, initargs=(spec,), parallel=parallel)
+        self.lanes = spec.lanes
+
+    def chunks(self, tasks: Iterable[Task]) -> Iterator[list[Task]]:
+        """Tasks in chunks of ``CHUNK_LANES`` x lanes (one task each with one lane): a chunk keeps
+        a worker's lanes busy while tasks last; a chunk's results come back together."""
+        size = self.lanes * CHUNK_LANES if self.lanes > 1 else 1
+        iterator = iter(tasks)
+        while chunk := list(islice(iterator, size)):
+            yield chunk
+
+
+# tasks per lane in a chunk: more keeps the lanes busier at a chunk's end, fewer returns sooner
+CHUNK_LANES = 3
+
+
+def agent_pool(spec: AgentSpec, workers: int, parallel: ParallelParams | None = None) -> AgentPool:
+    """Workers holding V, M and the environments, ready for :func:`run_tasks`."""
+    return AgentPool(spec, workers, parallel)
+
+
+def run_tasks(pool: AgentPool, tasks: Iterable[Task]) -> Iterator[TaskResult]:
+    """Play every task's episode; results arrive as workers finish their chunks (in any order)."""
+    for results in pool.imap_unordered(_task_results, pool.chunks(tasks)):
+        yield from results
 
 
 def summarize(returns: np.ndarray) -> dict[str, float]:
@@ -275,12 +352,12 @@ def evaluate_agent(
     return metrics, table
 
 
-def _collect_task(task: Task) -> dict[str, Any]:
-    index, settings = task.key
-    result = play_task(task)
-    return episode_record(
-        result, index, task.seed, _WORKER["spec"].world_model.action_space, settings
-    )
+def _collect_tasks(tasks: list[Task]) -> list[dict[str, Any]]:
+    space = _WORKER["spec"].world_model.action_space
+    return [
+        episode_record(result, task.key[0], task.seed, space, task.key[1])
+        for task, result in zip(tasks, play_tasks(tasks), strict=True)
+    ]
 
 
 def agent_rollout_settings(spec: AgentSpec, seed: int) -> dict[str, Any]:
@@ -299,6 +376,8 @@ def agent_rollout_settings(spec: AgentSpec, seed: int) -> dict[str, Any]:
         "vae_sha256": wm.vae.weights_sha256,
         "mdn_sha256": wm.mdn.weights_sha256,
         "controller_sha256": state_dict_hash(wm.controller.model.state_dict()),
+        # lanes change the last bits of V's and M's floats (one lane: every earlier episode)
+        **({"lanes": spec.lanes} if spec.lanes > 1 else {}),
     }
 
 
@@ -357,7 +436,8 @@ def collect_agent_rollouts(
             count, spec.env.id, min(workers, count), 100 * spec.explore,
         )  # fmt: skip
         with agent_pool(spec, min(workers, count), parallel) as pool:
-            yield from pool.imap_unordered(_collect_task, tasks)
+            for episodes in pool.imap_unordered(_collect_tasks, pool.chunks(tasks)):
+                yield from episodes
 
     return collect_missing(
         on_disk, settings, n_episodes, play, ("agent rollouts", "agent_rollouts"), logger
@@ -371,4 +451,4 @@ def play_video(spec: AgentSpec, seed: int) -> np.ndarray:
         raise ValueError("play_video needs a world model with a trained controller")
     init_worker(spec)
     task = Task(("video",), seed, controller.model.flat_params(), keep_frames=True)
-    return run_task(task).frames
+    return play_task(task).frames

@@ -55,6 +55,63 @@ class EpisodeResult:
         return float(self.rewards.sum())
 
 
+class EpisodeRecorder:
+    """One episode under way in ``env`` (reset with ``seed``): :attr:`frame` is the frame to act
+    on, :meth:`step` plays an action and says whether the episode ended, :meth:`result` is the
+    episode. ``max_steps`` cuts it short (below the environment's own limit); ``stall_steps`` ends
+    it once the return has not reached a new high for that many steps (saves time in training).
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        env_params: EnvParams,
+        seed: int,
+        keep_frames: bool = True,
+        max_steps: int | None = None,
+        stall_steps: int | None = None,
+    ) -> None:
+        self.env, self.env_params = env, env_params
+        self.max_steps, self.stall_steps = max_steps, stall_steps
+        observation, _ = env.reset(seed=seed)
+        self.frame = frame_of(env_params, env, observation)
+        self.frames = [self.frame] if keep_frames else None
+        self.actions: list[Any] = []
+        self.rewards: list[float] = []
+        self.terminated: list[bool] = []
+        self.truncated: list[bool] = []
+        self.best, self.since_best, self.total = -np.inf, 0, 0.0
+
+    def step(self, action: Any) -> bool:
+        """Play ``action``; True when the episode is over."""
+        observation, reward, term, trunc, _ = self.env.step(action)
+        self.frame = frame_of(self.env_params, self.env, observation)
+        self.total += float(reward)
+        if self.total > self.best:
+            self.best, self.since_best = self.total, 0
+        else:
+            self.since_best += 1
+        cut = (self.max_steps is not None and len(self.rewards) + 1 >= self.max_steps) or (
+            self.stall_steps is not None and self.since_best >= self.stall_steps
+        )
+        self.actions.append(action)
+        self.rewards.append(reward)
+        self.terminated.append(term)
+        self.truncated.append(trunc or (cut and not term))
+        if self.frames is not None:
+            self.frames.append(self.frame)
+        return bool(term or trunc or cut)
+
+    def result(self) -> EpisodeResult:
+        return EpisodeResult(
+            actions=np.asarray(self.actions),
+            rewards=np.asarray(self.rewards, dtype=np.float32),
+            terminated=np.asarray(self.terminated, dtype=bool),
+            truncated=np.asarray(self.truncated, dtype=bool),
+            frames=np.stack(self.frames) if self.frames is not None else None,
+        )
+
+
 def play_episode(
     env: gym.Env,
     env_params: EnvParams,
@@ -64,43 +121,12 @@ def play_episode(
     max_steps: int | None = None,
     stall_steps: int | None = None,
 ) -> EpisodeResult:
-    """Reset with ``seed`` and act with ``policy`` until the episode ends.
-
-    ``max_steps`` cuts the episode short (below the environment's own limit); ``stall_steps`` ends
-    it once the return has not reached a new high for that many steps (saves time in training).
-    """
-    observation, _ = env.reset(seed=seed)
-    frame = frame_of(env_params, env, observation)
-    frames = [frame] if keep_frames else None
-    actions, rewards, terminated, truncated = [], [], [], []
-    best, since_best, total = -np.inf, 0, 0.0
-    while True:
-        action = policy(frame)
-        observation, reward, term, trunc, _ = env.step(action)
-        frame = frame_of(env_params, env, observation)
-        total += float(reward)
-        if total > best:
-            best, since_best = total, 0
-        else:
-            since_best += 1
-        cut = (max_steps is not None and len(rewards) + 1 >= max_steps) or (
-            stall_steps is not None and since_best >= stall_steps
-        )
-        actions.append(action)
-        rewards.append(reward)
-        terminated.append(term)
-        truncated.append(trunc or (cut and not term))
-        if keep_frames:
-            frames.append(frame)
-        if term or trunc or cut:
-            break
-    return EpisodeResult(
-        actions=np.asarray(actions),
-        rewards=np.asarray(rewards, dtype=np.float32),
-        terminated=np.asarray(terminated, dtype=bool),
-        truncated=np.asarray(truncated, dtype=bool),
-        frames=np.stack(frames) if keep_frames else None,
-    )
+    """Reset with ``seed`` and act with ``policy`` until the episode ends (``max_steps`` and
+    ``stall_steps``: see :class:`EpisodeRecorder`)."""
+    episode = EpisodeRecorder(env, env_params, seed, keep_frames, max_steps, stall_steps)
+    while not episode.step(policy(episode.frame)):
+        pass
+    return episode.result()
 
 
 # ------------------------------------------------------------------ rollout collection (workers)

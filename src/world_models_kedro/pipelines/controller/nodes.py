@@ -36,7 +36,12 @@ def train_controller(
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model)
     in_dream = params.train_in == "dream"
     spec = AgentSpec(
-        env_params, world_model, controller_spec(params), params.max_steps, params.stall_steps
+        env_params,
+        world_model,
+        controller_spec(params),
+        params.max_steps,
+        params.stall_steps,
+        lanes=params.lanes,
     )
     backend = ParallelParams(**parallel)
     # PPO's games first: their vector environment probes one game in this process (stable-retro

@@ -45,7 +45,11 @@ def evaluate_agent(
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model, controller_model)
     baseline_policy = params.baseline_policy or RolloutParams(**rollout_params).policy
     spec = AgentSpec(
-        env_params, world_model, world_model.controller.spec, exploration=baseline_policy
+        env_params,
+        world_model,
+        world_model.controller.spec,
+        exploration=baseline_policy,
+        lanes=params.lanes,
     )
     backend = ParallelParams(**parallel)
     workers = resolve_workers(params.workers, backend)

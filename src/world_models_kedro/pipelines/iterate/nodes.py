@@ -62,6 +62,7 @@ def collect_agent_rollouts(
             world_model.controller.spec,
             exploration=mix.policy or default_policy,
             explore=mix.explore,
+            lanes=params.lanes,
         )
         episodes = collect(by_mix[k], spec, params.episodes, workers, seed, logger, backend)
         for pid, episode in episodes:
@@ -156,19 +157,22 @@ def check_refined_agent(
     parallel: dict[str, Any],
 ) -> dict[str, Any]:
     """The round's C in held-out dreams (as it was trained) and in real episodes of their own
-    (played by ``evaluate.workers``): both scores and whether another round is advised
+    (played by ``evaluate.workers`` and ``evaluate.lanes``): both scores and whether another round is advised
     (``round_check.solved_score``, ``round_check.max_dream_ratio``)."""
     dream = _round_controller(controller, refined_controller).dream
     env_params, backend = EnvParams(**env), ParallelParams(**parallel)
     world_model = WorldModel.from_checkpoints(vae_model, mdn_model, controller_model)
-    spec = AgentSpec(env_params, world_model, world_model.controller.spec)
+    evaluate_params = EvaluateParams(**evaluate)
+    spec = AgentSpec(
+        env_params, world_model, world_model.controller.spec, lanes=evaluate_params.lanes
+    )
     return check_round(
         spec,
         dream,
         env_params.dream_reward_per_step,
         RoundCheckParams(**round_check),
         seed,
-        resolve_workers(EvaluateParams(**evaluate).workers, backend),
+        resolve_workers(evaluate_params.workers, backend),
         logger,
         backend,
     )
