@@ -7,6 +7,8 @@ oneDNN's kernel on a CPU, plus the mixture, reward and done heads). Random weigh
 sizes; no environment (its own cost: ``rollout_throughput.py``, ``dream_throughput.py``).
 ``agent_call_with_step_ms`` is the agent's call with ``step`` in place of ``advance`` (the call's
 time, less ``advance``'s, plus ``step``'s). Goal: ``advance`` at least 2x faster than ``step``.
+``agent_lane_ms``: the agent's call per episode when it plays ``--lanes`` episodes at once (V
+and M batched over them, C per lane: ``evaluate.lanes``, ``iterate.lanes``), against one.
 Prints one JSON object; logs go to stderr.
 
 TakeCover's sizes (the default) and CarRacing's (V and M only; C and the action head as
@@ -48,6 +50,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--lanes", type=int, default=8)
     args = parser.parse_args()
     _util.setup_logging()
     torch.manual_seed(0)
@@ -60,13 +63,17 @@ def main() -> None:
     controller = Controller(feature_dim("zch", z_dim, hidden), 1, bias=False)
     space = describe_space(gym.spaces.Discrete(3))
     agent = WorldModelAgent(vae, mdn, controller, space, "zch", (2, 0, 1), sample_z=True)
-    frame = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    lanes = WorldModelAgent(vae, mdn, controller, space, "zch", (2, 0, 1), True, args.lanes)
+    frames = np.random.default_rng(0).integers(0, 256, (args.lanes, 64, 64, 3), dtype=np.uint8)
+    frame = frames[0]
     z, a, restart = torch.randn(1, z_dim), torch.eye(3)[:1], torch.zeros(1)
     state = mdn.initial_state(1)
     with _util.json_stdout() as out, torch.inference_mode():
         step = ms_per_call(lambda: mdn.step(z, a, state, restart), args.calls, args.repeats)
         advance = ms_per_call(lambda: mdn.advance(z, a, state, restart), args.calls, args.repeats)
         agent_ms = ms_per_call(lambda: agent(frame), args.calls, args.repeats)
+        played = [None] * args.lanes
+        lane_ms = ms_per_call(lambda: lanes.act(frames, played), args.calls, args.repeats)
         gap = (
             (mdn.advance(z, a, state, restart)[0] - mdn.step(z, a, state, restart)[1][0])
             .abs()
@@ -83,13 +90,19 @@ def main() -> None:
             agent_call_ms=round(agent_ms, 4),
             agent_call_with_step_ms=round(agent_ms - advance + step, 4),
             max_abs_state_gap=float(gap),
+            lanes=args.lanes,
+            agent_lane_ms=round(lane_ms / args.lanes, 4),
+            lanes_speedup=round(agent_ms / (lane_ms / args.lanes), 2),
         )
         _util.log.info(
-            "M per step: step %.3f ms, advance %.3f ms (%.1fx); the agent's call %.3f ms",
+            "M per step: step %.3f ms, advance %.3f ms (%.1fx); the agent's call %.3f ms, "
+            "%.3f ms per episode with %d lanes",
             step,
             advance,
             step / advance,
             agent_ms,
+            lane_ms / args.lanes,
+            args.lanes,
         )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -198,36 +198,51 @@ def _chooser(spec: AgentSpec, task: Task, agent: WorldModelAgent, lane: int) -> 
     return exploring.choose
 
 
+@dataclass
+class _Lane:
+    """A task under way in one lane of the worker."""
+
+    index: int  # the task's place in the chunk
+    task: Task
+    choose: Callable[[], Any]  # the action played instead of C's, or None (see _chooser)
+    episode: EpisodeRecorder
+
+
 def play_tasks(tasks: list[Task]) -> list[EpisodeResult]:
-    """Play ``tasks``' episodes in this worker, ``lanes`` at once; results in the tasks' order."""
+    """Play ``tasks``' episodes in this worker, ``lanes`` at once, a lane taking the next task
+    as soon as its episode ends; results in the tasks' order."""
     spec: AgentSpec = _WORKER["spec"]
     agent: WorldModelAgent = _WORKER["agent"]
     queue, results = deque(enumerate(tasks)), [None] * len(tasks)
-    lanes: list[tuple[int, Task, Callable[[], Any], EpisodeRecorder] | None] = [None] * spec.lanes
+    lanes: list[_Lane | None] = [None] * spec.lanes
 
     def start(lane: int) -> None:
         lanes[lane] = None
         if queue:
-            k, task = queue.popleft()
-            chooser = _chooser(spec, task, agent, lane)
-            env = _WORKER["envs"][lane]
-            recorder = EpisodeRecorder(
-                env, spec.env, task.seed, task.keep_frames, spec.max_steps, spec.stall_steps
+            index, task = queue.popleft()
+            choose = _chooser(spec, task, agent, lane)
+            episode = EpisodeRecorder(
+                _WORKER["envs"][lane],
+                spec.env,
+                task.seed,
+                task.keep_frames,
+                spec.max_steps,
+                spec.stall_steps,
             )
-            lanes[lane] = (k, task, chooser, recorder)
+            lanes[lane] = _Lane(index, task, choose, episode)
 
     with single_thread():
         for lane in range(spec.lanes):
             start(lane)
         while live := [x for x in lanes if x is not None]:
-            played = [x[2]() if x is not None else None for x in lanes]
-            if any(x[1].params is not None for x in live):  # the agent plays in some lane
-                blank = np.zeros_like(live[0][3].frame)
-                frames = np.stack([x[3].frame if x is not None else blank for x in lanes])
+            played = [x.choose() if x is not None else None for x in lanes]
+            if any(x.task.params is not None for x in live):  # the agent plays in some lane
+                blank = np.zeros_like(live[0].episode.frame)  # a lane without an episode
+                frames = np.stack([x.episode.frame if x is not None else blank for x in lanes])
                 played = agent.act(frames, played)
             for lane, x in enumerate(lanes):
-                if x is not None and x[3].step(played[lane]):
-                    results[x[0]] = x[3].result()
+                if x is not None and x.episode.step(played[lane]):
+                    results[x.index] = x.episode.result()
                     start(lane)
     return results  # type: ignore[return-value]
 
@@ -244,6 +259,10 @@ def _task_results(tasks: list[Task]) -> list[TaskResult]:
     ]
 
 
+# tasks per lane in a chunk: more keeps the lanes busier at a chunk's end, fewer returns sooner
+CHUNK_LANES = 3
+
+
 class AgentPool(WorkerPool):
     """Workers holding V, M and the environments of ``spec`` (processes here, or Ray tasks with
     ``parallel.backend: ray``), each playing ``spec.lanes`` episodes at once."""
@@ -254,17 +273,17 @@ class AgentPool(WorkerPool):
         super().__init__(workers, initializer=init_worker, initargs=(spec,), parallel=parallel)
         self.lanes = spec.lanes
 
-    def chunks(self, tasks: Iterable[Task]) -> Iterator[list[Task]]:
-        """Tasks in chunks of ``CHUNK_LANES`` x lanes (one task each with one lane): a chunk keeps
-        a worker's lanes busy while tasks last; a chunk's results come back together."""
+    def chunks(self, tasks: Iterable[Task], count: int | None = None) -> Iterator[list[Task]]:
+        """Tasks in chunks of ``CHUNK_LANES`` x lanes (one task each with one lane), smaller where
+        ``count`` tasks (``len(tasks)`` if it has one) would leave a worker idle: a chunk keeps a
+        worker's lanes busy while its tasks last, and its results come back together."""
         size = self.lanes * CHUNK_LANES if self.lanes > 1 else 1
+        count = len(tasks) if count is None and isinstance(tasks, Sized) else count
+        if count:
+            size = max(1, min(size, -(-count // self.workers)))
         iterator = iter(tasks)
         while chunk := list(islice(iterator, size)):
             yield chunk
-
-
-# tasks per lane in a chunk: more keeps the lanes busier at a chunk's end, fewer returns sooner
-CHUNK_LANES = 3
 
 
 def agent_pool(spec: AgentSpec, workers: int, parallel: ParallelParams | None = None) -> AgentPool:
@@ -436,7 +455,7 @@ def collect_agent_rollouts(
             count, spec.env.id, min(workers, count), 100 * spec.explore,
         )  # fmt: skip
         with agent_pool(spec, min(workers, count), parallel) as pool:
-            for episodes in pool.imap_unordered(_collect_tasks, pool.chunks(tasks)):
+            for episodes in pool.imap_unordered(_collect_tasks, pool.chunks(tasks, count)):
                 yield from episodes
 
     return collect_missing(
