@@ -146,3 +146,6 @@ def test_fields_added_later_keep_the_fingerprints_of_saved_states() -> None:
     assert "retro" not in PARAMETER_MODELS["env"].model_validate(params["env"]).fingerprint_dict()
     retro = PARAMETER_MODELS["env"].model_validate(load("retro")["parameters"]["env"])
     assert retro.fingerprint_dict()["retro"]["frame_skip"] == 4
+    assert controller.lanes == 1 and "lanes" not in controller.fingerprint_dict()
+    lanes = controller.model_copy(update={"lanes": 8})  # real-environment CMA-ES: other floats
+    assert lanes.fingerprint_dict()["lanes"] == 8

@@ -320,6 +320,7 @@ class ControllerParams(Params):
     dream: DreamParams
     ppo: PPOParams
     resume: bool  # continue from the training state left by an interrupted run
+    _added_later = {"lanes": 1}
 
     @model_validator(mode="after")
     def _ppo_has_biases(self) -> ControllerParams:

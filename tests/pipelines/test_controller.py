@@ -176,6 +176,19 @@ def test_the_number_of_workers_does_not_matter(project_from, wide_search: Path) 
     assert_same_controller(project, wide_search)
 
 
+def test_lanes_score_the_real_candidates_alike_with_any_number_of_workers(
+    project_from, wide_search: Path
+) -> None:
+    """controller.lanes: a worker plays several candidates' episodes at once (C per lane); the
+    search is the same whatever the workers and the chunks, and a saved state of 2 lanes resumes."""
+    one, two = (project_from(wide_search, only=WORLD_MODEL) for _ in range(2))
+    run_pipeline(one, ["controller"], runtime_params=controller(lanes=2))
+    run_pipeline(two, ["controller"], runtime_params=controller(lanes=2, workers=2, generations=1))
+    run_pipeline(two, ["controller"], runtime_params=controller(lanes=2, workers=2))
+    assert_same_controller(one, two)
+    assert load_checkpoint(two / CONTROLLER_STATE)["generation"] == 2
+
+
 def test_an_mdn_for_another_latent_size_is_refused(project_from, built_project: Path) -> None:
     project = project_from(built_project, only=WORLD_MODEL)
     mdn = load_checkpoint(project / MDN_MODEL)

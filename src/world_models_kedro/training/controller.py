@@ -65,7 +65,8 @@ def _search_cmaes(
             env,
             seed,
             {"generations", "algorithm", "ppo"}
-            | (set() if params.hidden_layers else {"hidden_layers"}),
+            | (set() if params.hidden_layers else {"hidden_layers"})
+            | ({"lanes"} if params.train_in == "dream" else set()),  # no real step in the dream
         ),
         evaluate=fitness.evaluate,
         evaluate_many=fitness.evaluate_many,
@@ -105,7 +106,7 @@ def _search_ppo(
             params.model_copy(update={"ppo": ppo.model_copy(update={"total_timesteps": 1})}),
             env,
             seed,
-            {"population", "trials", "sigma0", "generations", "stall_steps"},
+            {"population", "trials", "sigma0", "generations", "stall_steps", "lanes"},
         ),
         evaluate_many=fitness.evaluate_many,
     )
