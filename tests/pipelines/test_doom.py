@@ -273,6 +273,3 @@ def test_lanes_play_an_episode_alike_whichever_episodes_share_its_batch() -> Non
                 assert np.array_equal(getattr(result, name), getattr(three[key], name)), (key, name)
     # C acted: its actions are not the exploration policy's alone
     assert len({a for r in three.values() for a in r.actions.tolist()}) > 1
-    # one lane: the agent step by step, as before lanes (its floats may differ from 3 lanes')
-    one = play(1, [0, 5])
-    assert np.array_equal(one[("random",)].actions, three[("random",)].actions)
