@@ -441,7 +441,9 @@ def collect_agent_rollouts(
     """The trained agent's episodes (exploring a share ``spec.explore`` of the time), stored like
     the exploration rollouts and resumed the same way (see
     :func:`~world_models_kedro.envs.rollout.collect_missing`). Episode ``i`` is seeded with
-    ``derive_seed(seed, "iterate", i)``: neither a rollout's nor an evaluation trial's seed."""
+    ``derive_seed(seed, "iterate", i)``: neither a rollout's nor an evaluation trial's seed. With
+    ``spec.lanes`` > 1 episodes come back a chunk at a time (3 x lanes per worker): an interrupted
+    run loses the chunks under way, not only the episodes."""
     settings = agent_rollout_settings(spec, seed)
     params = spec.world_model.controller.model.flat_params()
 
