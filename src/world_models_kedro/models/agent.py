@@ -71,13 +71,9 @@ class WorldModelAgent:
         """A new episode in ``lane``: its M state back to zero (and, with ``seed``, its z draws
         seeded)."""
         if self.state is not None:
-            h, c = self.state
-            if self.lanes == 1:
-                self.state = self.mdn.initial_state(1)
-            else:
-                h, c = h.clone(), c.clone()
-                h[:, lane], c[:, lane] = 0.0, 0.0
-                self.state = (h, c)
+            h, c = (part.clone() for part in self.state)
+            h[:, lane] = c[:, lane] = 0.0
+            self.state = (h, c)
         self.first_step[lane] = True
         if seed is not None:
             self.generators[lane].manual_seed(seed)
