@@ -151,7 +151,7 @@ def init_worker(spec: AgentSpec) -> None:
         check_action_space(
             wm.mdn, describe_space(envs[0].action_space, spec.env.action_squash), spec.env.id
         )
-    except ValueError:
+    except BaseException:  # a game that fails to start, or the wrong actions: close the others
         for close in close_envs:
             close()
         raise
