@@ -4,6 +4,9 @@ as C's, and the episodes in progress are saved and continued exactly (dream and 
 
 from __future__ import annotations
 
+import tempfile
+
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -17,7 +20,7 @@ from world_models_kedro.envs.dream import DreamVectorEnv
 from world_models_kedro.envs.factory import make_env
 from world_models_kedro.envs.ppo_env import RawActions, Replayable, raw_action_space
 from world_models_kedro.models.controller import Controller
-from world_models_kedro.training.ppo import actor_to_controller
+from world_models_kedro.training.ppo import PPOSpec, actor_to_controller, new_ppo
 
 policies = pytest.importorskip("stable_baselines3.common.policies")  # the sb3 extra
 
@@ -125,3 +128,28 @@ def test_a_dream_continues_exactly_from_its_snapshot() -> None:
     for a, expected in zip(actions[5:], later, strict=True):
         for x, y in zip(dream.step(a), expected, strict=True):
             assert torch.equal(x, y)
+
+
+def test_ppo_leaves_no_log_folder_behind(tmp_path, monkeypatch) -> None:
+    """SB3 without a logger of its own makes an empty ``SB3-<time>`` folder in the temporary
+    directory at every ``learn()``; C's PPO reads its losses from a logger that writes nowhere."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
+    vec_env = pytest.importorskip("stable_baselines3.common.vec_env")
+    env = vec_env.DummyVecEnv([lambda: gym.make("CartPole-v1")])
+    spec = PPOSpec(
+        controller=Controller(4, 2, True, []),
+        hyperparameters={"n_steps": 16, "batch_size": 16, "n_epochs": 1},
+        total_timesteps=32,
+        log_std_init=0.0,
+        value_layers=[8],
+        eval_every=1,
+        normalize_reward=False,
+        seed=0,
+        fingerprint={},
+        evaluate_many=lambda params: np.zeros((len(params), 1)),
+    )
+    model = new_ppo(spec, env)
+    model.learn(32)
+    assert "train/value_loss" in model.logger.name_to_value  # the losses are still logged
+    assert not list(tmp_path.glob("SB3-*"))

@@ -66,7 +66,7 @@ def new_ppo(spec: PPOSpec, vec_env: Any) -> Any:
         "activation_fn": torch.nn.Tanh,
         "log_std_init": spec.log_std_init,
     }
-    return sb3.PPO(
+    model = sb3.PPO(
         "MlpPolicy",
         vec_env,
         policy_kwargs=policy_kwargs,
@@ -75,6 +75,11 @@ def new_ppo(spec: PPOSpec, vec_env: Any) -> Any:
         verbose=0,
         **spec.hyperparameters,
     )
+    # the losses are read from the logger after each update (the history); without a logger of
+    # its own, every learn() makes an empty SB3-<time> folder in the temporary directory
+    sb3_logger = require("stable_baselines3.common.logger", "controller.algorithm: ppo")
+    model.set_logger(sb3_logger.Logger(folder=None, output_formats=[]))
+    return model
 
 
 def normalized(spec: PPOSpec, vec_env: Any) -> Any:
