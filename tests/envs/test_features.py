@@ -108,7 +108,7 @@ def test_the_state_follows_the_agents_order() -> None:
     np.testing.assert_allclose(state.features()[0, Z:], h[0, 0].numpy(), atol=1e-6)
 
 
-def test_an_sb3_vecenv_over_every_dream_at_once() -> None:
+def test_an_sb3_vecenv_over_every_dream_at_once(tmp_path, monkeypatch) -> None:
     PPO = pytest.importorskip("stable_baselines3").PPO  # noqa: N806
 
     dream = DreamVectorEnv(make_core(num_envs=N, done_rule="none", max_steps=5), "same_step")
@@ -130,6 +130,7 @@ def test_an_sb3_vecenv_over_every_dream_at_once() -> None:
                 assert info["terminal_observation"].shape == (FEATURES,)
                 assert info["TimeLimit.truncated"]
                 assert not np.allclose(info["terminal_observation"], observations[i])
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))  # not an empty folder in /tmp per learn()
     model = PPO("MlpPolicy", vec, n_steps=8, batch_size=24, n_epochs=1, seed=0, device="cpu")
     model.learn(total_timesteps=2 * 8 * N)
     assert model.num_timesteps == 2 * 8 * N
