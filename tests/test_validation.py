@@ -156,7 +156,10 @@ def test_threshold_actions_must_fit_the_action_space(project: Path) -> None:
 def test_a_thresholds_head_needs_its_actions(project: Path) -> None:
     params = {"controller": {"head": "thresholds"}}
     message = str(fails_before_any_node(project, ["controller"], runtime_params=params))
-    assert "threshold_actions" in message and "(--params on the command line)" in message
+    assert (
+        "controller.threshold_actions = None (conf/base/parameters_controller.yml), "
+        "controller.head = 'thresholds' (--params on the command line): threshold_actions lists"
+    ) in message
 
 
 def test_the_controller_stage_alone_checks_m_and_the_env_too(project: Path) -> None:
@@ -227,6 +230,25 @@ def test_ppo_settings_that_cannot_work(project: Path, controller: dict, expected
         fails_before_any_node(project, ["controller"], runtime_params={"controller": controller})
     )
     assert expected in message and "(--params on the command line)" in message
+
+
+def test_a_rule_across_parameters_names_each_with_its_file(project: Path) -> None:
+    """A rule over several parameters of a group names the ones it is about, each with its value
+    and file, not the whole group's values."""
+    set_param(project, "parameters_controller.yml", "controller.ppo.n_steps", 64)
+    params = {"controller": {"ppo": {"batch_size": 4096}}}
+    message = str(fails_before_any_node(project, ["controller"], runtime_params=params))
+    assert (
+        "controller.ppo.batch_size = 4096 (--params on the command line), "
+        "controller.ppo.n_steps = 64 (conf/test/parameters_controller.yml), "
+        "controller.ppo.n_envs = "
+    ) in message
+    assert "): batch_size (4096) is larger than a rollout" in message
+    assert "gae_lambda" not in message and "Value error" not in message
+    params = {"controller": {"algorithm": "ppo", "bias": False}}
+    message = str(fails_before_any_node(project, ["controller"], runtime_params=params))
+    assert "controller.bias = False (--params on the command line)" in message
+    assert "population" not in message and "controller.ppo" not in message
 
 
 def test_ppo_in_the_real_game_needs_batched_frames(project: Path) -> None:

@@ -326,8 +326,8 @@ class ControllerParams(Params):
     def _ppo_has_biases(self) -> ControllerParams:
         if self.algorithm == "ppo" and not self.bias:
             raise ValueError(
-                "controller.algorithm 'ppo' trains C with biases (stable-baselines3's layers "
-                "have them): set controller.bias: true, or algorithm: cmaes for a C without"
+                "PPO trains C with biases (stable-baselines3's layers have them): set "
+                "controller.bias: true, or controller.algorithm: cmaes for a C without biases"
             )
         return self
 
@@ -336,8 +336,7 @@ class ControllerParams(Params):
         if (self.head == "thresholds") != (self.threshold_actions is not None):
             raise ValueError(
                 "threshold_actions lists the action of each bin of the head 'thresholds' (e.g. "
-                "[2, 0, 1] for TakeCover: left, stay, right); set it with that head and only then "
-                f"(head = {self.head!r}, threshold_actions = {self.threshold_actions!r})"
+                "[2, 0, 1] for TakeCover: left, stay, right); set it with that head and only then"
             )
         return self
 

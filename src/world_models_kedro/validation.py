@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import glob
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ def _pydantic_problems(root: str, value: Any, model: Any, sources: ParameterSour
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
+            error["msg"] = error["msg"].removeprefix("Value error, ")  # pydantic's, for a rule
             dotted = ".".join([root, *[str(p) for p in error["loc"] if not isinstance(p, int)]])
             shown = error.get("input")
             where = sources.locate(dotted)
@@ -124,10 +126,34 @@ def _pydantic_problems(root: str, value: Any, model: Any, sources: ParameterSour
                     f"{dotted}: missing from {parent} ({sources.locate(parent)}): every parameter "
                     "needs a value (conf/base sets them all; config.py says what each means)"
                 )
+            elif isinstance(shown, Mapping):  # a rule across several parameters of a group
+                problems.append(
+                    f"{_named_in(dotted, shown, error['msg'], sources)}: {error['msg']}"
+                )
             else:
                 problems.append(f"{dotted} = {shown!r} ({where}): {error['msg']}")
         return problems
     return []
+
+
+def _named_in(
+    dotted: str, group: Mapping[str, Any], message: str, sources: ParameterSources
+) -> str:
+    """The parameters of ``group`` that a rule's ``message`` names, each with its value and file
+    (``controller.bias = False (conf/doom/parameters_controller.yml)``), not the group's every
+    value; the group and where it is set when the message names none."""
+    named = []
+    for key, value in group.items():
+        if isinstance(value, Mapping):  # a sub-group: its own rules report its own parameters
+            continue
+        bare = rf"(?<![\w'.]){re.escape(str(key))}(?![\w'])"
+        found = re.search(rf"{re.escape(dotted)}\.{re.escape(str(key))}(?![\w'])|{bare}", message)
+        if found:
+            full = f"{dotted}.{key}"
+            named.append((found.start(), f"{full} = {value!r} ({sources.locate(full)})"))
+    if not named:
+        return f"{dotted} ({sources.locate(dotted)})"
+    return ", ".join(text for _, text in sorted(named))
 
 
 def validate_parameters(params: Mapping[str, Any], sources: ParameterSources) -> None:

@@ -4,6 +4,8 @@ wrapper tied to the single one, and an SB3 ``VecEnv`` over all dreams in one tor
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 import pytest
 import torch
@@ -110,6 +112,7 @@ def test_the_state_follows_the_agents_order() -> None:
 
 def test_an_sb3_vecenv_over_every_dream_at_once(tmp_path, monkeypatch) -> None:
     PPO = pytest.importorskip("stable_baselines3").PPO  # noqa: N806
+    Logger = pytest.importorskip("stable_baselines3.common.logger").Logger  # noqa: N806
 
     dream = DreamVectorEnv(make_core(num_envs=N, done_rule="none", max_steps=5), "same_step")
     vec = SB3VecEnv(dream)
@@ -130,10 +133,13 @@ def test_an_sb3_vecenv_over_every_dream_at_once(tmp_path, monkeypatch) -> None:
                 assert info["terminal_observation"].shape == (FEATURES,)
                 assert info["TimeLimit.truncated"]
                 assert not np.allclose(info["terminal_observation"], observations[i])
-    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))  # not an empty folder in /tmp per learn()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where SB3 would make its folder
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
     model = PPO("MlpPolicy", vec, n_steps=8, batch_size=24, n_epochs=1, seed=0, device="cpu")
+    model.set_logger(Logger(folder=None, output_formats=[]))  # as the README: no empty folder
     model.learn(total_timesteps=2 * 8 * N)
     assert model.num_timesteps == 2 * 8 * N
+    assert "train/value_loss" in model.logger.name_to_value and not list(tmp_path.glob("SB3-*"))
 
 
 def test_same_step_dreams_restart_at_once() -> None:
