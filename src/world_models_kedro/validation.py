@@ -114,7 +114,7 @@ def _pydantic_problems(root: str, value: Any, model: Any, sources: ParameterSour
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            error["msg"] = error["msg"].removeprefix("Value error, ")  # pydantic's, for a rule
+            message = error["msg"].removeprefix("Value error, ")  # pydantic's, for a rule
             dotted = ".".join([root, *[str(p) for p in error["loc"] if not isinstance(p, int)]])
             shown = error.get("input")
             where = sources.locate(dotted)
@@ -127,11 +127,9 @@ def _pydantic_problems(root: str, value: Any, model: Any, sources: ParameterSour
                     "needs a value (conf/base sets them all; config.py says what each means)"
                 )
             elif isinstance(shown, Mapping):  # a rule across several parameters of a group
-                problems.append(
-                    f"{_named_in(dotted, shown, error['msg'], sources)}: {error['msg']}"
-                )
+                problems.append(f"{_named_in(dotted, shown, message, sources)}: {message}")
             else:
-                problems.append(f"{dotted} = {shown!r} ({where}): {error['msg']}")
+                problems.append(f"{dotted} = {shown!r} ({where}): {message}")
         return problems
     return []
 
@@ -146,8 +144,9 @@ def _named_in(
     for key, value in group.items():
         if isinstance(value, Mapping):  # a sub-group: its own rules report its own parameters
             continue
-        bare = rf"(?<![\w'.]){re.escape(str(key))}(?![\w'])"
-        found = re.search(rf"{re.escape(dotted)}\.{re.escape(str(key))}(?![\w'])|{bare}", message)
+        # the key alone or under its group's name, not inside a word, a quote or another name
+        name = rf"(?<![\w'.])(?:{re.escape(dotted)}\.)?{re.escape(str(key))}(?![\w'])"
+        found = re.search(name, message)
         if found:
             full = f"{dotted}.{key}"
             named.append((found.start(), f"{full} = {value!r} ({sources.locate(full)})"))
